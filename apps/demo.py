@@ -1,0 +1,69 @@
+"""``affect demo``: render every medium that exists, on the embedded defaults, into one folder.
+
+Each medium adds a part to ``DEMO_PARTS`` when its generator lands. The emotion space itself is
+always written: how the demo's emotion texts parse, their VAD points, and a curve sampled per bar.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from conditioning import CATEGORIES, parse_emotion
+from conditioning.io import atomic_write
+
+DEMO_EMOTIONS = [
+    "neutral",
+    "happy@0.8",
+    "sad@0.8",
+    "angry@0.7",
+    "0.6*happy+0.4*surprised",
+    "vad(0.6,-0.4,0.3)",
+    "wistful",
+    "furious@0.5",
+]
+DEMO_CURVE = "sad@0.8 -> calm@0.5 -> happy@1.0 over 16 bars"
+
+
+def _emotion_space(out: Path) -> list[tuple[str, str]]:
+    specs = [parse_emotion(t).describe() | {"input": t} for t in DEMO_EMOTIONS]
+    curve = parse_emotion(DEMO_CURVE).curve
+    bars = curve.frame_times(1.0, duration=curve.end + 1)
+    per_bar = curve.contributions(bars)
+    data = {
+        "categories": list(CATEGORIES),
+        "specs": specs,
+        "curve": {
+            "text": DEMO_CURVE,
+            "per_bar": [
+                {
+                    "bar": float(b),
+                    "spec": s.to_string(),
+                    "contributions": [round(float(x), 4) for x in c],
+                }
+                for b, s, c in zip(bars, curve.sample(bars), per_bar)
+            ],
+        },
+    }
+    path = out / "emotion_space.json"
+    with atomic_write(path, "w") as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2), "utf-8")
+    return [(str(path), f"{len(specs)} parsed emotions and a 16-bar curve sampled per bar")]
+
+
+#: (name, function(out_dir) -> [(path, description)]), in the order the demo runs them.
+DEMO_PARTS: list[tuple[str, Callable[[Path], list[tuple[str, str]]]]] = [
+    ("emotion space", _emotion_space),
+]
+
+
+def run_demo(output_dir: str | Path) -> list[tuple[str, str]]:
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"demo output {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[str, str]] = []
+    for _, part in DEMO_PARTS:
+        written += part(out)
+    return written
