@@ -136,6 +136,113 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- affect music -------------------------------------------------------------------------------
+def _parse_fixed(items: list[str]) -> dict[str, float]:
+    from generators.music.representation import ATTRIBUTES
+
+    fixed = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or name not in ATTRIBUTES:
+            raise UsageError(
+                f"--fix takes NAME=VALUE with NAME one of {', '.join(ATTRIBUTES)}, got {item!r}"
+            )
+        try:
+            fixed[name] = float(value)
+        except ValueError:
+            raise UsageError(f"--fix {name}= needs a number, got {value!r}") from None
+    return fixed
+
+
+def _cmd_music(args: argparse.Namespace) -> int:
+    from conditioning import parse_emotion
+    from conditioning.io import check_writable
+    from generators.music.pipeline_music import MAX_BARS
+
+    spec = parse_emotion(args.emotion)  # checked before any model loads
+    if not 1 <= args.bars <= MAX_BARS:
+        raise UsageError(f"--bars must be in [1, {MAX_BARS}], got {args.bars}")
+    fixed = _parse_fixed(args.fix)
+    if not args.output.lower().endswith((".mid", ".midi")):
+        raise UsageError(f"-o must name a .mid file, got {args.output!r}")
+    check_writable(args.output)
+    if args.wav:
+        if not args.wav.lower().endswith(".wav"):
+            raise UsageError(f"--wav must name a .wav file, got {args.wav!r}")
+        check_writable(args.wav)
+    import torch
+
+    from generators.music import MusicPipeline, load_seed_midi
+
+    seed_notes, tonic = None, args.tonic
+    if args.seed_midi:
+        seed_notes, seed_tonic = load_seed_midi(args.seed_midi)
+        tonic = tonic if tonic is not None else seed_tonic
+    pipe = MusicPipeline.from_pretrained(args.model).to(args.device)
+    out = pipe(
+        emotion=spec,
+        num_bars=args.bars,
+        tonic=tonic,
+        fixed_attributes=fixed,
+        seed_notes=seed_notes,
+        seed_mode=args.seed_mode,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        generator=torch.Generator().manual_seed(args.seed),
+        output_type="audio" if args.wav else "midi",
+    )
+    out.save_midi(args.output)
+    print(
+        f"wrote {args.output} ({out.num_bars} bars, {out.key}, {out.instrumentation}, "
+        f"{out.attributes['tempo'][0]:.0f} BPM at bar 1)"
+    )
+    if args.wav:
+        out.save_wav(args.wav)
+        print(f"wrote {args.wav} ({len(out.audio) / out.sample_rate:.1f} s, {out.sample_rate} Hz)")
+    return 0
+
+
+# -- affect train -------------------------------------------------------------------------------
+def _cmd_train(args: argparse.Namespace) -> int:
+    from configs import load_layered
+
+    cfg = load_layered(args.config)
+    if args.medium == "music":
+        from generators.music.training import train_music
+
+        for section in ("data", "model", "training"):
+            if section not in cfg:
+                raise ValueError(f"config {args.config!r} has no '{section}' section")
+        if args.max_minutes is not None:
+            cfg["training"]["max_minutes"] = args.max_minutes
+        final = train_music(
+            cfg,
+            max_steps=args.max_steps,
+            output_dir=args.output_dir,
+            resume=not args.no_resume,
+            prepare_only=args.prepare_only,
+        )
+        print("corpus prepared" if final is None else f"wrote {final}")
+        return 0
+    raise UsageError(f"no trainer for {args.medium!r} yet; available: music")
+
+
+# -- affect bench -------------------------------------------------------------------------------
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from apps.bench import run_bench
+
+    results = run_bench(args.media, repeats=args.repeats, device=args.device)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for row in results:
+        print(
+            f"{row['medium']:<6} {row['task']:<48} {row['seconds_median']:7.2f} s "
+            f"(min {row['seconds_min']:.2f}, {row['repeats']} runs)  {row['note']}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="affect",
@@ -163,6 +270,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("music", help="generate a piece: MIDI, and audio with --wav")
+    p.add_argument("--emotion", required=True, help="e.g. 'sad@0.8' or 'sad -> happy over 16 bars'")
+    p.add_argument("--bars", type=int, default=16, help="length in 4/4 bars (1..64, default 16)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("-o", "--output", required=True, help="the .mid file to write")
+    p.add_argument("--wav", help="also render audio to this .wav file")
+    p.add_argument("--tonic", help="key tonic, e.g. D or F# (default: drawn from the seed)")
+    p.add_argument(
+        "--fix",
+        action="append",
+        metavar="NAME=VALUE",
+        help="pin an attribute (tempo, major, density, register, ...); repeatable",
+    )
+    p.add_argument("--seed-midi", help="a MIDI file whose melody to continue or re-harmonise")
+    p.add_argument("--seed-mode", choices=["continue", "reharmonize"], default="continue")
+    p.add_argument("--steps", type=int, default=12, help="denoising steps (default 12)")
+    p.add_argument("--guidance", type=float, default=2.0, help="guidance scale (default 2)")
+    p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=_cmd_music)
+
+    p = sub.add_parser("train", help="train a medium's model from a YAML recipe")
+    p.add_argument("medium", choices=["music"], help="which model")
+    p.add_argument("--config", required=True, help="e.g. configs/train/music.yaml")
+    p.add_argument("--max-steps", type=int, help="override training.max_steps")
+    p.add_argument("--output-dir", help="override training.output_dir")
+    p.add_argument("--max-minutes", type=float, help="stop after a checkpoint at this wall time")
+    p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
+    p.add_argument("--prepare-only", action="store_true", help="only build the data cache")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("bench", help="speed of each pipeline on this machine")
+    p.add_argument("media", nargs="*", default=["music"], help="media to time (default: all)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("demo", help="render every medium with the embedded defaults into a folder")
     p.add_argument(

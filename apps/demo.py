@@ -52,9 +52,49 @@ def _emotion_space(out: Path) -> list[tuple[str, str]]:
     return [(str(path), f"{len(specs)} parsed emotions and a 16-bar curve sampled per bar")]
 
 
+DEMO_MUSIC = [
+    ("music_happy", "happy@0.8"),
+    ("music_sad", "sad@0.8"),
+    ("music_sad_to_happy", "sad@0.8 -> happy@1.0 over 16 bars"),
+]
+
+
+def _music(out: Path) -> list[tuple[str, str]]:
+    import torch
+
+    from evaluators.recognizers.music import MusicEmotionRecognizer
+    from generators.music import MusicPipeline
+
+    pipe = MusicPipeline.from_pretrained()
+    pipe.set_progress_bar_config(disable=True)
+    recognizer = MusicEmotionRecognizer()
+    written = []
+    for name, emotion in DEMO_MUSIC:
+        piece = pipe(emotion=emotion, num_bars=16, generator=torch.Generator().manual_seed(3))
+        mid, wav = out / f"{name}.mid", out / f"{name}.wav"
+        piece.save_midi(mid)
+        piece.save_wav(wav)
+        reading = recognizer(mid)
+        what = (
+            f"{emotion}: {piece.key}, {piece.instrumentation}, "
+            f"{piece.attributes['tempo'][0]:.0f} BPM; recognizer reads {reading.category} "
+            f"(valence {reading.valence:+.2f}, arousal {reading.arousal:+.2f})"
+        )
+        written += [
+            (str(mid), what),
+            (
+                str(wav),
+                f"{len(piece.audio) / piece.sample_rate:.1f} s "
+                "rendered with the FluidR3 GM soundfont",
+            ),
+        ]
+    return written
+
+
 #: (name, function(out_dir) -> [(path, description)]), in the order the demo runs them.
 DEMO_PARTS: list[tuple[str, Callable[[Path], list[tuple[str, str]]]]] = [
     ("emotion space", _emotion_space),
+    ("music", _music),
 ]
 
 

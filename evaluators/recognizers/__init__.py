@@ -1,0 +1,1 @@
+"""Emotion recognizers: read an emotion (valence, arousal, category) back from a medium."""
