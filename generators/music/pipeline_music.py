@@ -40,8 +40,6 @@ from generators.music.render import (
     write_wav,
 )
 from generators.music.representation import (
-    ACC_FRAME,
-    ACC_ON,
     ATTRIBUTES,
     MEL_FRAME,
     MEL_ON,

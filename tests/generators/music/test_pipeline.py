@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from generators.music.pipeline_music import MusicPipeline, load_seed_midi
-from generators.music.render import write_midi, INSTRUMENTATION
+from generators.music.render import INSTRUMENTATION, write_midi
 from generators.music.representation import Note
 
 
