@@ -40,6 +40,8 @@ from generators.music.render import (
     write_wav,
 )
 from generators.music.representation import (
+    ACC_FRAME,
+    ACC_ON,
     ATTRIBUTES,
     MEL_FRAME,
     MEL_ON,
@@ -234,9 +236,10 @@ class MusicPipeline(DiffusionPipeline):
             seed_notes: a seed melody (``load_seed_midi``), tonic at C: with ``seed_mode``
                 ``"continue"`` its bars are kept and the piece continues them, with
                 ``"reharmonize"`` its melody is kept and a new accompaniment is written under it.
-            cadence: close on the tonic: the last bar is given (the tonic chord of the last bar's
-                mode under the tonic in the melody) and the model writes the music that leads into
-                it (inpainting), as pieces of the corpus end.
+            cadence: open and close on the tonic: the first half bar's accompaniment is the
+                tonic chord of the opening's mode, and the last bar is the tonic chord of the last
+                bar's mode under the tonic in the melody; the model writes everything between
+                (inpainting), as tonal pieces of the corpus begin and end.
             num_inference_steps: denoising steps of the scheduler.
             guidance_scale: classifier-free guidance on the emotion condition (1 = none).
             generator: a ``torch.Generator`` for reproducible output.
@@ -283,28 +286,26 @@ class MusicPipeline(DiffusionPipeline):
             known, mask = self._add_cadence(known, mask, plan, steps, width, dtype, device)
 
         shape = (1, 4, NUM_PITCHES, width)
-        x = torch.randn(shape, generator=generator, dtype=torch.float32).to(
-            device=device, dtype=dtype
+        x = self._denoise(
+            shape, cond, null, known, mask, num_inference_steps, guidance_scale, generator
         )
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        x = x * self.scheduler.init_noise_sigma
-        for t in self.progress_bar(self.scheduler.timesteps):
-            if known is not None:
-                noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(
-                    device, dtype
-                )
-                noised = self.scheduler.add_noise(known, noise, t.reshape(1))
-                x = mask * noised + (1 - mask) * x
-            xin = self.scheduler.scale_model_input(x, t)
-            if guidance_scale == 1.0:
-                eps = self.unet(model_input(xin, cond), t).sample
-            else:
-                both = torch.cat([model_input(xin, cond), model_input(xin, null)])
-                eps_c, eps_u = self.unet(both, t).sample.chunk(2)
-                eps = eps_u + guidance_scale * (eps_c - eps_u)
-            x = self.scheduler.step(eps, t, x).prev_sample
-        if known is not None:
-            x = mask * known + (1 - mask) * x
+        # Repair: a bar the model left silent is written again, the rest of the piece kept.
+        for _ in range(2):
+            empty = [
+                b
+                for b in range(num_bars)
+                if not (x[0, :, :, b * STEPS_PER_BAR : (b + 1) * STEPS_PER_BAR] > 0).any()
+            ]
+            if not empty:
+                break
+            logger.info("re-writing silent bars %s", [b + 1 for b in empty])
+            known = torch.where(x > 0, 1.0, -1.0).to(dtype)
+            mask = torch.ones_like(known)
+            for b in empty:
+                mask[..., b * STEPS_PER_BAR : (b + 1) * STEPS_PER_BAR] = 0.0
+            x = self._denoise(
+                shape, cond, null, known, mask, num_inference_steps, guidance_scale, generator
+            )
         roll = x[0, :, :, :steps].float().cpu().numpy()
         notes = self._decode(roll)
         notes = self._transpose(notes, tonic_pc)
@@ -349,6 +350,33 @@ class MusicPipeline(DiffusionPipeline):
             instrumentation=inst.name,
         )
 
+    def _denoise(
+        self, shape, cond, null, known, mask, num_inference_steps, guidance_scale, generator
+    ):
+        """The reverse diffusion, with classifier-free guidance and inpainting of ``known``."""
+        device, dtype = self.unet.device, self.unet.dtype
+        x = torch.randn(shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        x = x * self.scheduler.init_noise_sigma
+        for t in self.progress_bar(self.scheduler.timesteps):
+            if known is not None:
+                noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(
+                    device, dtype
+                )
+                noised = self.scheduler.add_noise(known, noise, t.reshape(1))
+                x = mask * noised + (1 - mask) * x
+            xin = self.scheduler.scale_model_input(x, t)
+            if guidance_scale == 1.0:
+                eps = self.unet(model_input(xin, cond), t).sample
+            else:
+                both = torch.cat([model_input(xin, cond), model_input(xin, null)])
+                eps_c, eps_u = self.unet(both, t).sample.chunk(2)
+                eps = eps_u + guidance_scale * (eps_c - eps_u)
+            x = self.scheduler.step(eps, t, x).prev_sample
+        if known is not None:
+            x = mask * known + (1 - mask) * x
+        return x
+
     @staticmethod
     def _add_cadence(known, mask, plan, steps, width, dtype, device):
         """Give the last bar as the tonic: the accompaniment's tonic triad (C, the mode's third,
@@ -359,10 +387,15 @@ class MusicPipeline(DiffusionPipeline):
         start = steps - STEPS_PER_BAR
         chord = [Note(start, STEPS_PER_BAR, p, 1) for p in (48, 55, 64 if major else 63)]
         chord.append(Note(start, STEPS_PER_BAR, tonic, 0))
+        half = STEPS_PER_BAR // 2
+        opening_major = plan[0, ATTRIBUTES.index("major")] >= 0.5
+        if known is None:  # open on the tonic chord too (its first half bar, accompaniment only)
+            chord += [Note(0, half, p, 1) for p in (48, 55, 64 if opening_major else 63)]
         cad = torch.as_tensor(notes_to_roll(chord, width)[None] * 2 - 1, dtype=dtype, device=device)
         cad_mask = torch.zeros_like(cad)
         cad_mask[:, :, :, start:steps] = 1.0
         if known is None:
+            cad_mask[:, [ACC_ON, ACC_FRAME], :, :half] = 1.0
             return cad, cad_mask
         # A seed to continue: keep its bars, add the cadence where the seed has none.
         return (torch.where(mask > 0, known, cad), torch.maximum(mask, cad_mask))
