@@ -23,10 +23,13 @@ def _time(fn, repeats: int) -> tuple[float, float]:
 def bench_music(repeats: int, device: str) -> list[dict]:
     import torch
 
+    from apps.cli import quiet_diffusers
     from generators.music import MusicPipeline
 
+    quiet_diffusers()
     t = time.perf_counter()
     pipe = MusicPipeline.from_pretrained().to(device)
+    pipe.set_progress_bar_config(disable=True)
     load_s = time.perf_counter() - t
     rows = []
     seeds = iter(range(1000))

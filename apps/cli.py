@@ -23,6 +23,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 EXIT_BAD_INPUT = 2
 
 
+def quiet_diffusers() -> None:
+    """No loading progress bars on the command line (results are printed instead)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+
+
 class UsageError(Exception):
     """Bad command-line input (exit status 2)."""
 
@@ -178,7 +185,9 @@ def _cmd_music(args: argparse.Namespace) -> int:
     if args.seed_midi:
         seed_notes, seed_tonic = load_seed_midi(args.seed_midi)
         tonic = tonic if tonic is not None else seed_tonic
+    quiet_diffusers()
     pipe = MusicPipeline.from_pretrained(args.model).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
     out = pipe(
         emotion=spec,
         num_bars=args.bars,

@@ -62,9 +62,11 @@ DEMO_MUSIC = [
 def _music(out: Path) -> list[tuple[str, str]]:
     import torch
 
+    from apps.cli import quiet_diffusers
     from evaluators.recognizers.music import MusicEmotionRecognizer
     from generators.music import MusicPipeline
 
+    quiet_diffusers()
     pipe = MusicPipeline.from_pretrained()
     pipe.set_progress_bar_config(disable=True)
     recognizer = MusicEmotionRecognizer()

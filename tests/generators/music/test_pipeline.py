@@ -115,3 +115,19 @@ def test_seed_midi_errors(tmp_path):
 def test_bad_arguments(tiny_pipe, kwargs, match):
     with pytest.raises(ValueError, match=match):
         gen(tiny_pipe, **kwargs)
+
+
+def test_continue_keeps_the_seed_bars_and_writes_on(tiny_pipe):
+    seed = [Note(4 * i, 4, p, 0) for i, p in enumerate([60, 64, 67, 72])]  # one bar
+    out = gen(
+        tiny_pipe,
+        emotion="happy",
+        seed_notes=seed,
+        seed_mode="continue",
+        tonic=0,
+        num_bars=3,
+        cadence=False,
+    )
+    first_bar = [(n.start, n.pitch) for n in out.notes if n.track == 0 and n.start < 16]
+    assert first_bar == [(n.start, n.pitch) for n in seed]
+    assert out.num_bars == 3

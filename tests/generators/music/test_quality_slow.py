@@ -24,8 +24,12 @@ def pipe():
 
 
 def _gen(pipe, emotion, seed, bars=16):
-    return pipe(emotion=emotion, num_bars=bars, output_type="midi",
-                generator=torch.Generator().manual_seed(seed))
+    return pipe(
+        emotion=emotion,
+        num_bars=bars,
+        output_type="midi",
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def _key_of_notes(notes):
@@ -51,9 +55,14 @@ def pieces(pipe):
             piece = _gen(pipe, emo, seed)
             key = music21.converter.parse(piece.midi, format="midi").analyze("key")
             pm = pretty_midi.PrettyMIDI(io.BytesIO(piece.midi))
-            rows.append({"piece": piece, "mode": key.mode,
-                         "density": sum(len(i.notes) for i in pm.instruments) / 16,
-                         "tempo": float(pm.get_tempo_changes()[1][0])})
+            rows.append(
+                {
+                    "piece": piece,
+                    "mode": key.mode,
+                    "density": sum(len(i.notes) for i in pm.instruments) / 16,
+                    "tempo": float(pm.get_tempo_changes()[1][0]),
+                }
+            )
         out[emo] = rows
     return out
 
@@ -66,18 +75,26 @@ def test_modes(pieces):
 
 
 def test_arousal_pairs(pieces):
-    ok = [pieces[h][s]["density"] > pieces[lo][s]["density"]
-          and pieces[h][s]["tempo"] > pieces[lo][s]["tempo"]
-          for s in range(SEEDS) for h in HIGH for lo in LOW]
+    ok = [
+        pieces[h][s]["density"] > pieces[lo][s]["density"]
+        and pieces[h][s]["tempo"] > pieces[lo][s]["tempo"]
+        for s in range(SEEDS)
+        for h in HIGH
+        for lo in LOW
+    ]
     print("high > low arousal pairs", np.mean(ok))
     assert np.mean(ok) >= 0.9
 
 
 def test_no_empty_bars(pieces):
     # A bar is empty when no note sounds in it (a note held over from the bar before counts).
-    empty = sum(1 for rows in pieces.values() for r in rows for b in range(16)
-                if not any(n.start < (b + 1) * 16 and n.start + n.length > b * 16
-                           for n in r["piece"].notes))
+    empty = sum(
+        1
+        for rows in pieces.values()
+        for r in rows
+        for b in range(16)
+        if not any(n.start < (b + 1) * 16 and n.start + n.length > b * 16 for n in r["piece"].notes)
+    )
     print("empty bars", empty)
     assert empty == 0
 
