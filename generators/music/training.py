@@ -297,9 +297,3 @@ def fit_mapping_from_folder(folder: str | Path, space: AttributeSpace):
     if len({lab for lab in labels}) < 1 or not attrs:
         raise ValueError("no readable labelled MIDI files")
     return fit_direction_model(np.stack(attrs), labels, space)
-
-
-def dataset_stats(corpus: Corpus) -> dict:
-    """Per-collection segment counts (for the README)."""
-    names, counts = np.unique(corpus.sources, return_counts=True)
-    return {str(n): int(c) for n, c in zip(names, counts)} | {"total": int(len(corpus))}

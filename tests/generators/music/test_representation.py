@@ -63,3 +63,12 @@ def test_syncopation_and_articulation():
     assert a["syncopation"] == pytest.approx(0.75)
     # 1-step notes; gaps to the next onset 4, 4 and 2 steps: (1/4 + 1/4 + 1/2) / 3
     assert a["articulation"] == pytest.approx(1 / 3)
+
+
+def test_piece_attributes_undo_the_transposition():
+    from generators.music.pipeline_music import piece_attributes
+
+    c_minor = [Note(4 * i, 4, p, 0) for i, p in enumerate([60, 63, 67, 72, 67, 63, 62, 60])]
+    d_minor = [Note(n.start, n.length, n.pitch + 2, 0) for n in c_minor]
+    assert piece_attributes(d_minor, 2, 2) == compute_attributes(c_minor, 2)
+    assert piece_attributes(d_minor, 2, 2)["major"] == 0.0
