@@ -236,6 +236,43 @@ def _cmd_train(args: argparse.Namespace) -> int:
     raise UsageError(f"no trainer for {args.medium!r} yet; available: music")
 
 
+# -- affect eval --------------------------------------------------------------------------------
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from conditioning import parse_emotion
+
+    if args.medium != "music":
+        raise UsageError(f"no closed loop for {args.medium!r} yet; available: music")
+    for e in args.emotions:
+        parse_emotion(e)
+    if not args.seeds >= 1 or not 1 <= args.bars <= 64:
+        raise UsageError("--seeds must be >= 1 and --bars in [1, 64]")
+    out = args.output_dir
+    from pathlib import Path
+
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"-o {out!r} exists and is not a folder")
+    from evaluators.loop import evaluate_music
+    from generators.music import MusicPipeline
+
+    quiet_diffusers()
+    pipe = MusicPipeline.from_pretrained(args.model).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
+    report = evaluate_music(
+        pipe, out, args.emotions, args.intensities, list(range(args.seeds)), num_bars=args.bars
+    )
+    acc = report["accuracy_at_max_intensity"]["accuracy"]
+    print(
+        f"music: accuracy at intensity {max(args.intensities):g} = {acc:.2f} "
+        f"({report['sweep']['pieces']} pieces)"
+    )
+    for e, v in report["intensity_spearman"].items():
+        print(f"  {e:<10} intensity Spearman {v['value']:+.2f} {'pass' if v['pass'] else 'FAIL'}")
+    for name, g in report["quality_guards"].items():
+        print(f"  {name:<20} {g['value']:.3f} in {g['bounds']}: {'pass' if g['pass'] else 'FAIL'}")
+    print(f"wrote {Path(out) / 'report.json'} and {Path(out) / 'report.html'}")
+    return 0
+
+
 # -- affect bench -------------------------------------------------------------------------------
 def _cmd_bench(args: argparse.Namespace) -> int:
     from apps.bench import run_bench
@@ -310,6 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
     p.add_argument("--prepare-only", action="store_true", help="only build the data cache")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="closed loop: generate, read back, score, write a report")
+    p.add_argument("medium", choices=["music"], help="which generator")
+    p.add_argument("-o", "--output-dir", default="affect-eval", help="report folder")
+    p.add_argument(
+        "--emotions", nargs="+", default=["happy", "sad", "angry", "calm", "fearful", "surprised"]
+    )
+    p.add_argument("--intensities", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    p.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
+    p.add_argument("--bars", type=int, default=8, help="bars per piece (default 8)")
+    p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("bench", help="speed of each pipeline on this machine")
     p.add_argument("media", nargs="*", default=["music"], help="media to time (default: all)")
