@@ -240,6 +240,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from conditioning import parse_emotion
 
+    if args.files or args.labels:
+        if not (args.files and args.labels):
+            raise UsageError("--files DIR and --labels labels.csv go together")
+        from evaluators.loop import evaluate_files
+
+        report = evaluate_files(args.files, args.labels, args.output_dir)
+        acc = report["accuracy_at_max_intensity"]["accuracy"]
+        print(
+            f"scored {report['sweep']['pieces']} files, {len(report['failed'])} failed; "
+            f"accuracy {acc:.2f}"
+        )
+        for f in report["failed"]:
+            print(f"  failed: {f['file']}: {f['error']}")
+        print(f"wrote {args.output_dir}/report.json and {args.output_dir}/report.html")
+        return 0
     if args.medium != "music":
         raise UsageError(f"no closed loop for {args.medium!r} yet; available: music")
     for e in args.emotions:
@@ -349,7 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="closed loop: generate, read back, score, write a report")
-    p.add_argument("medium", choices=["music"], help="which generator")
+    p.add_argument(
+        "medium",
+        nargs="?",
+        default="music",
+        choices=["music"],
+        help="which generator (default music)",
+    )
+    p.add_argument("--files", help="score files made anywhere: a folder of MIDI files")
+    p.add_argument("--labels", help="with --files: a CSV of file,emotion[,intensity]")
     p.add_argument("-o", "--output-dir", default="affect-eval", help="report folder")
     p.add_argument(
         "--emotions", nargs="+", default=["happy", "sad", "angry", "calm", "fearful", "surprised"]

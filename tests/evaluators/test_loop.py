@@ -36,3 +36,30 @@ def test_loop_writes_pieces_and_a_self_contained_report(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert page.count("<img") == 4 and "data:image/png;base64," in page
     assert "http" not in page.split("<body>")[1]  # nothing fetched from outside
+
+
+def test_files_mode_scores_readable_files_and_lists_failed(tmp_path):
+    from evaluators.loop import evaluate_files
+
+    evaluate_music(tiny_pipe(), tmp_path / "gen", ["happy", "sad"], [1.0], [0], num_bars=2)
+    pieces = tmp_path / "gen" / "pieces"
+    (pieces / "broken.mid").write_text("not midi")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,emotion\nhappy_1_0.mid,happy\nsad_1_0.mid,sad@0.9\nbroken.mid,sad\n")
+    report = evaluate_files(pieces, labels, tmp_path / "rep")
+    assert report["sweep"]["pieces"] == 2
+    assert [f["file"] for f in report["failed"]] == ["broken.mid"]
+    assert (tmp_path / "rep" / "report.html").exists()
+
+
+def test_files_mode_unknown_emotion_is_exit_2(tmp_path, capsys):
+    from apps.cli import main
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,emotion\na.mid,blorft\n")
+    code = main(
+        ["eval", "--files", str(tmp_path), "--labels", str(labels), "-o", str(tmp_path / "out")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "line 2" in err and "unknown emotion 'blorft'" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
