@@ -23,6 +23,27 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 EXIT_BAD_INPUT = 2
 
 
+def check_device(name: str) -> str:
+    """A torch device that exists here, or a one-line error naming the ones that do."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; accepted: cpu, cuda, cuda:N, mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} asked for, but no CUDA GPU is available here; use cpu")
+    if (
+        device.type == "cuda"
+        and device.index is not None
+        and device.index >= torch.cuda.device_count()
+    ):
+        raise UsageError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("device 'mps' asked for, but it is not available here; use cpu")
+    return name
+
+
 def quiet_diffusers() -> None:
     """No loading progress bars on the command line (results are printed instead)."""
     from diffusers.utils import logging as diffusers_logging
@@ -173,6 +194,7 @@ def _cmd_music(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith((".mid", ".midi")):
         raise UsageError(f"-o must name a .mid file, got {args.output!r}")
     check_writable(args.output)
+    check_device(args.device)
     if args.wav:
         if not args.wav.lower().endswith(".wav"):
             raise UsageError(f"--wav must name a .wav file, got {args.wav!r}")
@@ -266,6 +288,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"-o {out!r} exists and is not a folder")
+    check_device(args.device)
     from evaluators.loop import evaluate_music
     from generators.music import MusicPipeline
 
@@ -291,6 +314,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 # -- affect bench -------------------------------------------------------------------------------
 def _cmd_bench(args: argparse.Namespace) -> int:
     from apps.bench import run_bench
+
+    check_device(args.device)
 
     results = run_bench(args.media, repeats=args.repeats, device=args.device)
     if args.json:

@@ -70,3 +70,21 @@ def test_train_bad_config(capsys, tmp_path):
     bad.write_text("data: [1, 2\n")
     code, _, err = run(capsys, "train", "music", "--config", str(bad))
     assert code == 2 and "not valid YAML" in err
+
+
+def test_music_on_a_device_that_is_not_here(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():  # the check below is about machines without a GPU
+        bad = "cuda:99"
+    else:
+        bad = "cuda"
+    code, _, err = run(
+        capsys, "music", "--emotion", "sad", "--device", bad, "-o", str(tmp_path / "x.mid")
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "device" in err
+    code, _, err = run(
+        capsys, "music", "--emotion", "sad", "--device", "banana", "-o", str(tmp_path / "x.mid")
+    )
+    assert code == 2 and "unknown device 'banana'" in err
+    assert list(tmp_path.iterdir()) == []
