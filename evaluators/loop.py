@@ -50,6 +50,68 @@ def _figure_png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+class _MusicScores:
+    """The metrics both loops accumulate, and the report they make."""
+
+    def __init__(self, recognizer: MusicEmotionRecognizer) -> None:
+        self.recognizer = recognizer
+        self.accuracy, self.mono = EmotionAccuracy(), IntensityMonotonicity()
+        self.quality = {
+            "pitch_class_entropy": PitchClassEntropy(),
+            "scale_consistency": ScaleConsistency(),
+            "groove_consistency": GrooveConsistency(),
+            "empty_bars": EmptyBars(),
+            "polyphony": Polyphony(),
+        }
+
+    def score(self, path: Path, emotion: str, intensity: float, top: bool) -> dict:
+        """Read one MIDI file back and update every metric; returns its row fields."""
+        reading = self.recognizer(path)
+        for m in self.quality.values():
+            m.update(path)
+        if top:
+            self.accuracy.update(emotion, reading.category)
+        self.mono.update(emotion, intensity, reading.probabilities[emotion])
+        return {
+            "read": reading.category,
+            "valence": reading.valence,
+            "arousal": reading.arousal,
+            "p_target": reading.probabilities[emotion],
+        }
+
+    def report(self, sweep: dict, rows: list[dict], **extra) -> dict:
+        q = {name: m.compute()["mean"] for name, m in self.quality.items()}
+        return {
+            "medium": "music",
+            "sweep": sweep,
+            "recognizer": {"name": self.recognizer.name, "licence": self.recognizer.licence},
+            "accuracy_at_max_intensity": self.accuracy.compute(),
+            "intensity_spearman": {
+                e: {"value": v, "pass": bool(v >= MUSIC_TARGETS["intensity_spearman"])}
+                for e, v in self.mono.compute().items()
+            },
+            "quality": q,
+            "quality_guards": {
+                name: {
+                    "value": q[name],
+                    "bounds": list(b),
+                    "pass": bool(b[0] - 1e-9 <= q[name] <= b[1] + 1e-9),
+                }
+                for name, b in MUSIC_THRESHOLDS.items()
+            },
+            **extra,
+            "rows": rows,
+        }
+
+
+def _write_report(out: Path, report: dict) -> dict:
+    with atomic_write(out / "report.json", "w") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2), "utf-8")
+    with atomic_write(out / "report.html", "w") as tmp:
+        Path(tmp).write_text(render_html(report), "utf-8")
+    return report
+
+
 def evaluate_music(
     generate: Callable,
     out_dir: str | Path,
@@ -64,17 +126,8 @@ def evaluate_music(
 
     out = Path(out_dir)
     (out / "pieces").mkdir(parents=True, exist_ok=True)
-    recognizer = recognizer or MusicEmotionRecognizer()
+    scores = _MusicScores(recognizer or MusicEmotionRecognizer())
     rows = []
-    accuracy = EmotionAccuracy()
-    mono = IntensityMonotonicity()
-    quality = {
-        "pitch_class_entropy": PitchClassEntropy(),
-        "scale_consistency": ScaleConsistency(),
-        "groove_consistency": GrooveConsistency(),
-        "empty_bars": EmptyBars(),
-        "polyphony": Polyphony(),
-    }
     for emotion in emotions:
         parse_emotion(emotion)  # a clear error before any work
         for intensity in intensities:
@@ -88,58 +141,24 @@ def evaluate_music(
                 path = out / "pieces" / f"{emotion}_{intensity:g}_{seed}.mid"
                 with atomic_write(path, "wb") as tmp:
                     Path(tmp).write_bytes(piece.midi)
-                reading = recognizer(path)
-                for m in quality.values():
-                    m.update(path)
-                if intensity == max(intensities):
-                    accuracy.update(emotion, reading.category)
-                mono.update(emotion, intensity, reading.probabilities[emotion])
+                read = scores.score(path, emotion, intensity, intensity == max(intensities))
                 rows.append(
                     {
                         "emotion": emotion,
                         "intensity": intensity,
                         "seed": seed,
                         "file": str(path.relative_to(out)),
-                        "read": reading.category,
-                        "valence": reading.valence,
-                        "arousal": reading.arousal,
-                        "p_target": reading.probabilities[emotion],
+                        **read,
                     }
                 )
-    q = {name: m.compute()["mean"] for name, m in quality.items()}
-    guards = {
-        name: {
-            "value": q[name],
-            "bounds": list(b),
-            "pass": bool(b[0] - 1e-9 <= q[name] <= b[1] + 1e-9),
-        }
-        for name, b in MUSIC_THRESHOLDS.items()
+    sweep = {
+        "emotions": emotions,
+        "intensities": intensities,
+        "seeds": seeds,
+        "num_bars": num_bars,
+        "pieces": len(rows),
     }
-    spear = mono.compute()
-    report = {
-        "medium": "music",
-        "sweep": {
-            "emotions": emotions,
-            "intensities": intensities,
-            "seeds": seeds,
-            "num_bars": num_bars,
-            "pieces": len(rows),
-        },
-        "recognizer": {"name": recognizer.name, "licence": recognizer.licence},
-        "accuracy_at_max_intensity": accuracy.compute(),
-        "intensity_spearman": {
-            e: {"value": v, "pass": bool(v >= MUSIC_TARGETS["intensity_spearman"])}
-            for e, v in spear.items()
-        },
-        "quality": q,
-        "quality_guards": guards,
-        "rows": rows,
-    }
-    with atomic_write(out / "report.json", "w") as tmp:
-        Path(tmp).write_text(json.dumps(report, indent=2), "utf-8")
-    with atomic_write(out / "report.html", "w") as tmp:
-        Path(tmp).write_text(render_html(report), "utf-8")
-    return report
+    return _write_report(out, scores.report(sweep, rows))
 
 
 def render_html(report: dict) -> str:
@@ -296,73 +315,26 @@ def evaluate_files(
         raise ValueError(f"{str(folder)!r} is not a folder")
     labels = read_file_labels(labels_csv)
     out.mkdir(parents=True, exist_ok=True)
-    recognizer = recognizer or MusicEmotionRecognizer()
-    accuracy, mono = EmotionAccuracy(), IntensityMonotonicity()
-    quality = {
-        "pitch_class_entropy": PitchClassEntropy(),
-        "scale_consistency": ScaleConsistency(),
-        "groove_consistency": GrooveConsistency(),
-        "empty_bars": EmptyBars(),
-        "polyphony": Polyphony(),
-    }
+    scores = _MusicScores(recognizer or MusicEmotionRecognizer())
     rows, failed = [], []
     top = max(r["intensity"] for r in labels)
     for lab in labels:
-        path = folder / lab["file"]
         try:
-            reading = recognizer(path)
-            for m in quality.values():
-                m.update(path)
+            read = scores.score(
+                folder / lab["file"], lab["emotion"], lab["intensity"], lab["intensity"] == top
+            )
         except ValueError as exc:
             failed.append({"file": lab["file"], "error": str(exc)})
             continue
-        if lab["intensity"] == top:
-            accuracy.update(lab["emotion"], reading.category)
-        mono.update(lab["emotion"], lab["intensity"], reading.probabilities[lab["emotion"]])
-        rows.append(
-            {
-                **lab,
-                "seed": None,
-                "read": reading.category,
-                "valence": reading.valence,
-                "arousal": reading.arousal,
-                "p_target": reading.probabilities[lab["emotion"]],
-            }
-        )
+        rows.append({**lab, "seed": None, **read})
     if not rows:
         raise ValueError(f"none of the {len(labels)} listed files could be read as MIDI")
-    q = {name: m.compute()["mean"] for name, m in quality.items()}
-    emotions = sorted({r["emotion"] for r in rows})
-    report = {
-        "medium": "music",
-        "sweep": {
-            "emotions": emotions,
-            "intensities": sorted({r["intensity"] for r in rows}),
-            "seeds": [],
-            "num_bars": None,
-            "pieces": len(rows),
-            "source": str(folder),
-        },
-        "recognizer": {"name": recognizer.name, "licence": recognizer.licence},
-        "accuracy_at_max_intensity": accuracy.compute(),
-        "intensity_spearman": {
-            e: {"value": v, "pass": bool(v >= MUSIC_TARGETS["intensity_spearman"])}
-            for e, v in mono.compute().items()
-        },
-        "quality": q,
-        "quality_guards": {
-            name: {
-                "value": q[name],
-                "bounds": list(b),
-                "pass": bool(b[0] - 1e-9 <= q[name] <= b[1] + 1e-9),
-            }
-            for name, b in MUSIC_THRESHOLDS.items()
-        },
-        "failed": failed,
-        "rows": rows,
+    sweep = {
+        "emotions": sorted({r["emotion"] for r in rows}),
+        "intensities": sorted({r["intensity"] for r in rows}),
+        "seeds": [],
+        "num_bars": None,
+        "pieces": len(rows),
+        "source": str(folder),
     }
-    with atomic_write(out / "report.json", "w") as tmp:
-        Path(tmp).write_text(json.dumps(report, indent=2), "utf-8")
-    with atomic_write(out / "report.html", "w") as tmp:
-        Path(tmp).write_text(render_html(report), "utf-8")
-    return report
+    return _write_report(out, scores.report(sweep, rows, failed=failed))
