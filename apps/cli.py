@@ -233,6 +233,51 @@ def _cmd_music(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- affect speech ------------------------------------------------------------------------------
+SPEECH_INPUTS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
+SPEECH_OUTPUTS = (".wav", ".flac", ".ogg")
+
+
+def _cmd_speech(args: argparse.Namespace) -> int:
+    from conditioning import parse_emotion
+    from conditioning.io import check_writable
+
+    spec = parse_emotion(args.emotion)  # checked before any model loads
+    if args.intensity is not None:
+        spec = spec.with_intensity(args.intensity)
+    if not args.output.lower().endswith(SPEECH_OUTPUTS):
+        raise UsageError(f"-o must name a {'/'.join(SPEECH_OUTPUTS)} file, got {args.output!r}")
+    check_writable(args.output)
+    check_device(args.device)
+    from conditioning.audio import load_audio
+    from generators.speech.pipeline_speech import MAX_SECONDS
+
+    load_audio(args.input, max_seconds=MAX_SECONDS)  # bad audio fails here, before the model loads
+    import torch
+
+    from generators.speech import EmotionVoiceConversionPipeline
+
+    quiet_diffusers()
+    pipe = EmotionVoiceConversionPipeline.from_pretrained(args.model).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(
+        args.input,
+        emotion=spec,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        generator=torch.Generator().manual_seed(args.seed),
+        vocoder=args.vocoder,
+    )
+    out.save(args.output)
+    change = out.summary()
+    print(
+        f"wrote {args.output} ({out.duration:.1f} s, {out.sample_rate} Hz, {spec.to_string()}: "
+        f"F0 {change['f0_st']:+.1f} st, level {change['gain_db']:+.1f} dB, "
+        f"rate x{2.718281828 ** change['rate']:.2f})"
+    )
+    return 0
+
+
 # -- affect train -------------------------------------------------------------------------------
 def _cmd_train(args: argparse.Namespace) -> int:
     from configs import load_layered
@@ -255,7 +300,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         print("corpus prepared" if final is None else f"wrote {final}")
         return 0
-    raise UsageError(f"no trainer for {args.medium!r} yet; available: music")
+    if args.medium == "speech":
+        from generators.speech.training import train_speech
+
+        for section in ("data", "model", "training"):
+            if section not in cfg:
+                raise ValueError(f"config {args.config!r} has no '{section}' section")
+        if args.max_minutes is not None:
+            cfg["training"]["max_minutes"] = args.max_minutes
+        final = train_speech(cfg, max_steps=args.max_steps, output_dir=args.output_dir,
+                             resume=not args.no_resume)
+        print(f"wrote {final}")
+        return 0
+    if args.medium == "speech-recognizer":
+        from evaluators.recognizers.speech import train_recognizer
+
+        data = cfg.get("data", {})
+        folder = data.get("folder")
+        if not folder:  # the synthetic corpus, rendered by the speech generator's rules
+            from generators.speech.corpus import render_rule_corpus
+
+            folder = render_rule_corpus(data["render_dir"], int(data["sentences_per_voice"]),
+                                        data.get("voices"), int(data.get("seed", 1)),
+                                        baseline=bool(data.get("baseline", True)))
+        out = args.output_dir or cfg["training"]["output_dir"]
+        rec = train_recognizer(folder, out, hidden=int(cfg["training"].get("hidden", 64)),
+                               epochs=int(cfg["training"].get("epochs", 400)),
+                               augment=int(cfg["training"].get("augment", 0)),
+                               meta={"data": str(folder), "recipe": cfg})
+        print(f"wrote {out} (held-out accuracy {rec.meta['validation_accuracy']:.3f} on "
+              f"{rec.meta['clips']} clips)")
+        return 0
+    raise UsageError(f"no trainer for {args.medium!r}; available: music, speech, speech-recognizer")
 
 
 # -- affect eval --------------------------------------------------------------------------------
@@ -277,8 +353,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"  failed: {f['file']}: {f['error']}")
         print(f"wrote {args.output_dir}/report.json and {args.output_dir}/report.html")
         return 0
-    if args.medium != "music":
-        raise UsageError(f"no closed loop for {args.medium!r} yet; available: music")
+    if args.medium == "speech":
+        return _eval_speech(args)
+    if args.medium == "all":
+        return _eval_all(args)
+    if args.emotions is None:
+        args.emotions = ["happy", "sad", "angry", "calm", "fearful", "surprised"]
     for e in args.emotions:
         parse_emotion(e)
     if not args.seeds >= 1 or not 1 <= args.bars <= 64:
@@ -308,6 +388,88 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for name, g in report["quality_guards"].items():
         print(f"  {name:<20} {g['value']:.3f} in {g['bounds']}: {'pass' if g['pass'] else 'FAIL'}")
     print(f"wrote {Path(out) / 'report.json'} and {Path(out) / 'report.html'}")
+    return 0
+
+
+def _eval_all(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {str(out)!r} exists and is not a folder")
+    check_device(args.device)
+    import copy
+
+    from evaluators.loop_all import ALL_SWEEP, evaluate_all
+    from generators.music import MusicPipeline
+    from generators.speech import EmotionVoiceConversionPipeline
+
+    sweep = copy.deepcopy(ALL_SWEEP)
+    if args.recordings:
+        sweep["speech"]["recordings"] = args.recordings
+    if args.seeds != 3:  # the flag's default belongs to `eval music`
+        sweep["music"]["seeds"] = list(range(args.seeds))
+    quiet_diffusers()
+    music = MusicPipeline.from_pretrained().to(args.device)
+    speech = EmotionVoiceConversionPipeline.from_pretrained().to(args.device)
+    for p in (music, speech):
+        p.set_progress_bar_config(disable=True)
+    report = evaluate_all(out, {"music": music, "speech": speech}, sweep)
+    s = report["summary"]
+    for medium, h in s["media"].items():
+        recs = ", ".join(f"{n} {a:.2f}" for n, a in h["recognizers"].items())
+        print(f"{medium}: accuracy at intensity 1: {recs}")
+        for e, v in h["intensity_spearman"].items():
+            print(f"  {e:<10} intensity Spearman {v:+.2f} {'pass' if v >= 0.9 else 'FAIL'}")
+        for k, g in h["guards"].items():
+            print(f"  {k:<22} {g['value']:.3f} {'pass' if g['pass'] else 'FAIL'}")
+        for k, c in (h.get("correlates") or {}).items():
+            print(f"  {k:<24} Spearman {c['spearman']:+.2f} {'pass' if c['pass'] else 'FAIL'}")
+    if s["cross_modal"]:
+        c = s["cross_modal"]
+        print(f"cross-modal: dominant category matches the spec {c['dominant_match_rate']:.2f}; "
+              f"mean VAD distance to spec {c['mean_vad_distance_to_spec']:.2f}, between media "
+              f"{c['mean_vad_distance_between_media']:.2f}; transfer voice->music match "
+              f"{c['transfer_dominant_match_rate']:.2f}")
+    print(f"not landed yet: {', '.join(s['not_landed']) or 'none'}; time (s): {s['seconds']}")
+    print(f"wrote {out / 'report.json'} and {out / 'report.html'}")
+    return 0
+
+
+def _eval_speech(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from conditioning import parse_emotion
+
+    emotions = args.emotions or ["angry", "happy", "fearful", "sad", "surprised"]
+    for e in emotions:
+        parse_emotion(e)
+    if args.recordings is not None and args.recordings < 1:
+        raise UsageError("--recordings must be >= 1")
+    out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {str(out)!r} exists and is not a folder")
+    check_device(args.device)
+    from evaluators.loop_speech import evaluate_speech, real_recordings
+    from evaluators.recognizers.speech import SpeechCueRecognizer, SpeechEmotionRecognizer
+    from generators.speech import EmotionVoiceConversionPipeline
+
+    quiet_diffusers()
+    recordings = real_recordings(args.recordings)
+    pipe = EmotionVoiceConversionPipeline.from_pretrained(args.model).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
+    report = evaluate_speech(pipe, out, recordings, emotions, args.intensities,
+                             [SpeechEmotionRecognizer.from_pretrained(), SpeechCueRecognizer()])
+    acc = report["accuracy_at_max_intensity"]["accuracy"]
+    print(f"speech: {report['sweep']['conversions']} conversions of {len(recordings)} real "
+          f"recordings; recognizer accuracy at intensity {max(args.intensities):g} = {acc:.2f} "
+          f"({'pass' if report['accuracy_pass'] else 'FAIL'} >= 0.80)")
+    for k, c in report["correlates"].items():
+        print(f"  {k:<24} {c['direction']:<4} {c['change_at_top']:+7.2f}  Spearman "
+              f"{c['spearman_of_means']:+.2f} {'pass' if c['pass'] else 'FAIL'}")
+    for name, g in report["quality_guards"].items():
+        print(f"  {name:<22} {g['value']:.3f} in {g['bounds']}: {'pass' if g['pass'] else 'FAIL'}")
+    print(f"wrote {out / 'report.json'} and {out / 'report.html'}")
     return 0
 
 
@@ -378,8 +540,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=_cmd_music)
 
+    p = sub.add_parser("speech", help="emotional voice conversion of a recording")
+    p.add_argument("input", help="a recording (wav, flac, ogg, opus, mp3; any rate; up to 120 s)")
+    p.add_argument("--emotion", required=True, help="e.g. 'angry@0.7', 'sad -> happy over 3 s'")
+    p.add_argument("--intensity", type=float, help="override the spec's intensity (0..1.5)")
+    p.add_argument("-o", "--output", required=True, help="the .wav/.flac/.ogg file to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--steps", type=int, default=10, help="denoising steps (default 10)")
+    p.add_argument("--guidance", type=float, default=1.5, help="guidance scale (default 1.5)")
+    p.add_argument("--vocoder", choices=["hifigan", "world"], default="hifigan",
+                   help="hifigan (default, neural) or world (the fallback)")
+    p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=_cmd_speech)
+
     p = sub.add_parser("train", help="train a medium's model from a YAML recipe")
-    p.add_argument("medium", choices=["music"], help="which model")
+    p.add_argument("medium", choices=["music", "speech", "speech-recognizer"], help="which model")
     p.add_argument("--config", required=True, help="e.g. configs/train/music.yaml")
     p.add_argument("--max-steps", type=int, help="override training.max_steps")
     p.add_argument("--output-dir", help="override training.output_dir")
@@ -393,15 +569,14 @@ def build_parser() -> argparse.ArgumentParser:
         "medium",
         nargs="?",
         default="music",
-        choices=["music"],
+        choices=["music", "speech", "all"],
         help="which generator (default music)",
     )
+    p.add_argument("--recordings", type=int, help="speech: how many real recordings (default all 10)")
     p.add_argument("--files", help="score files made anywhere: a folder of MIDI files")
     p.add_argument("--labels", help="with --files: a CSV of file,emotion[,intensity]")
     p.add_argument("-o", "--output-dir", default="affect-eval", help="report folder")
-    p.add_argument(
-        "--emotions", nargs="+", default=["happy", "sad", "angry", "calm", "fearful", "surprised"]
-    )
+    p.add_argument("--emotions", nargs="+", help="default: per medium")
     p.add_argument("--intensities", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
     p.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
     p.add_argument("--bars", type=int, default=8, help="bars per piece (default 8)")

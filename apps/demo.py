@@ -93,10 +93,44 @@ def _music(out: Path) -> list[tuple[str, str]]:
     return written
 
 
+DEMO_SPEECH_SOURCE = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav"
+DEMO_SPEECH = [("speech_angry", "angry@1.0"), ("speech_sad", "sad@1.0"), ("speech_happy", "happy@0.8"),
+               ("speech_sad_to_angry", "sad@0.8 -> angry@0.8 over 3 s")]
+
+
+def _speech(out: Path) -> list[tuple[str, str]]:
+    import torch
+
+    from apps.cli import quiet_diffusers
+    from conditioning.audio import load_audio, save_audio
+    from evaluators.recognizers.speech import SpeechEmotionRecognizer
+    from generators.speech import EmotionVoiceConversionPipeline
+
+    src = load_audio(DEMO_SPEECH_SOURCE)
+    quiet_diffusers()
+    pipe = EmotionVoiceConversionPipeline.from_pretrained()
+    pipe.set_progress_bar_config(disable=True)
+    recognizer = SpeechEmotionRecognizer.from_pretrained()
+    source = out / "speech_source.wav"
+    save_audio(source, src.wav, src.sample_rate)
+    written = [(str(source), "the real recording converted below (LibriVox, public domain): "
+                "'he was not an ill disposed young man'")]
+    for name, emotion in DEMO_SPEECH:
+        res = pipe(src.wav, src.sample_rate, emotion=emotion, generator=torch.Generator().manual_seed(0))
+        path = out / f"{name}.wav"
+        res.save(path)
+        reading = recognizer(res.audio, res.sample_rate)
+        ch = res.summary()
+        written.append((str(path), f"{emotion}: F0 {ch['f0_st']:+.1f} st, level {ch['gain_db']:+.1f} dB; "
+                        f"recognizer reads {reading.category} ({reading.probabilities[reading.category]:.2f})"))
+    return written
+
+
 #: (name, function(out_dir) -> [(path, description)]), in the order the demo runs them.
 DEMO_PARTS: list[tuple[str, Callable[[Path], list[tuple[str, str]]]]] = [
     ("emotion space", _emotion_space),
     ("music", _music),
+    ("speech", _speech),
 ]
 
 

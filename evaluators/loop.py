@@ -53,8 +53,10 @@ def _figure_png(fig) -> str:
 class _MusicScores:
     """The metrics both loops accumulate, and the report they make."""
 
-    def __init__(self, recognizer: MusicEmotionRecognizer) -> None:
+    def __init__(self, recognizer: MusicEmotionRecognizer, audio_recognizers: list | None = None) -> None:
         self.recognizer = recognizer
+        self.audio_recognizers = list(audio_recognizers or [])
+        self.extra = {r.name: (EmotionAccuracy(), IntensityMonotonicity()) for r in self.audio_recognizers}
         self.accuracy, self.mono = EmotionAccuracy(), IntensityMonotonicity()
         self.quality = {
             "pitch_class_entropy": PitchClassEntropy(),
@@ -64,8 +66,17 @@ class _MusicScores:
             "polyphony": Polyphony(),
         }
 
-    def score(self, path: Path, emotion: str, intensity: float, top: bool) -> dict:
-        """Read one MIDI file back and update every metric; returns its row fields."""
+    def score(self, path: Path, emotion: str, intensity: float, top: bool, audio=None) -> dict:
+        """Read one MIDI file (and its rendered ``audio``, ``(wav, rate)``, for the audio
+        recognizers) back and update every metric; returns its row fields."""
+        extra = {}
+        for rec in self.audio_recognizers if audio is not None else []:
+            r = rec(audio[0], audio[1])
+            acc, mono = self.extra[rec.name]
+            if top:
+                acc.update(emotion, r.category)
+            mono.update(emotion, intensity, r.probabilities[emotion])
+            extra[f"read:{rec.name}"] = r.category
         reading = self.recognizer(path)
         for m in self.quality.values():
             m.update(path)
@@ -77,6 +88,7 @@ class _MusicScores:
             "valence": reading.valence,
             "arousal": reading.arousal,
             "p_target": reading.probabilities[emotion],
+            **extra,
         }
 
     def report(self, sweep: dict, rows: list[dict], **extra) -> dict:
@@ -85,6 +97,16 @@ class _MusicScores:
             "medium": "music",
             "sweep": sweep,
             "recognizer": {"name": self.recognizer.name, "licence": self.recognizer.licence},
+            "recognizers": [
+                {"name": self.recognizer.name, "licence": self.recognizer.licence,
+                 "accuracy_at_max_intensity": self.accuracy.compute()["accuracy"],
+                 "intensity_spearman": self.mono.compute()}
+            ] + [
+                {"name": r.name, "licence": r.licence,
+                 "accuracy_at_max_intensity": self.extra[r.name][0].compute()["accuracy"],
+                 "intensity_spearman": self.extra[r.name][1].compute()}
+                for r in self.audio_recognizers if self.extra[r.name][0].compute()["n"]
+            ],
             "accuracy_at_max_intensity": self.accuracy.compute(),
             "intensity_spearman": {
                 e: {"value": v, "pass": bool(v >= MUSIC_TARGETS["intensity_spearman"])}
@@ -120,13 +142,15 @@ def evaluate_music(
     seeds: list[int],
     num_bars: int = 8,
     recognizer: MusicEmotionRecognizer | None = None,
+    audio_recognizers: list | None = None,
 ) -> dict:
-    """Run the sweep and write the report; returns the report as a dict."""
+    """Run the sweep and write the report; returns the report as a dict. With
+    ``audio_recognizers``, every piece is also rendered to audio and read by them."""
     import torch
 
     out = Path(out_dir)
     (out / "pieces").mkdir(parents=True, exist_ok=True)
-    scores = _MusicScores(recognizer or MusicEmotionRecognizer())
+    scores = _MusicScores(recognizer or MusicEmotionRecognizer(), audio_recognizers)
     rows = []
     for emotion in emotions:
         parse_emotion(emotion)  # a clear error before any work
@@ -135,13 +159,14 @@ def evaluate_music(
                 piece = generate(
                     emotion=f"{emotion}@{intensity:g}",
                     num_bars=num_bars,
-                    output_type="midi",
+                    output_type="audio" if audio_recognizers else "midi",
                     generator=torch.Generator().manual_seed(seed),
                 )
                 path = out / "pieces" / f"{emotion}_{intensity:g}_{seed}.mid"
                 with atomic_write(path, "wb") as tmp:
                     Path(tmp).write_bytes(piece.midi)
-                read = scores.score(path, emotion, intensity, intensity == max(intensities))
+                audio = (piece.audio, piece.sample_rate) if audio_recognizers else None
+                read = scores.score(path, emotion, intensity, intensity == max(intensities), audio)
                 rows.append(
                     {
                         "emotion": emotion,
@@ -161,8 +186,33 @@ def evaluate_music(
     return _write_report(out, scores.report(sweep, rows))
 
 
+_STYLE = ("<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}"
+          "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+          ".pass{color:#186a18}.fail{color:#b00020;font-weight:bold}img{max-width:100%}</style>")
+
+
+def html_page(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"{_STYLE}</head><body>\n{body}\n</body></html>")
+
+
+def html_table(d: dict) -> str:
+    cells = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
+        for k, v in d.items()
+    )
+    return f"<table>{cells}</table>"
+
+
 def render_html(report: dict) -> str:
     """A self-contained page: the figures inline as PNG, the tables as HTML."""
+    medium = report.get("medium", "music")
+    return html_page(f"AffectStudio report: {medium}",
+                     f"<h1>Closed-loop report: {html.escape(medium)}</h1>\n" + render_section(report))
+
+
+def render_section(report: dict, level: int = 2) -> str:
+    """One medium's report as an HTML fragment (headings from ``<h{level}>``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,6 +282,22 @@ def render_html(report: dict) -> str:
     ax.set_title("read (dots) vs asked anchors (stars)")
     figs.append(("Valence-arousal: asked vs read", _figure_png(fig)))
 
+    correlates = report.get("correlates") or {}
+    if correlates:
+        names = sorted({k.split(":")[1] for k in correlates})
+        fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3))
+        xs = report["sweep"]["intensities"]
+        for ax, name in zip(np.atleast_1d(axes), names):
+            for key, c in correlates.items():
+                emo, corr = key.split(":")
+                if corr == name:
+                    ax.plot(xs, c["means"], marker="o", label=f"{emo} ({c['spearman_of_means']:.2f})")
+            ax.set_xlabel("intensity asked")
+            ax.set_title(name, fontsize=9)
+            ax.legend(fontsize=6)
+        figs.append(("Acoustic correlates vs intensity (mean over recordings; Spearman)",
+                     _figure_png(fig)))
+
     guards = report["quality_guards"]
     fig, axes = plt.subplots(1, len(guards), figsize=(3 * len(guards), 2.6))
     for ax, (name, g) in zip(np.atleast_1d(axes), guards.items()):
@@ -242,38 +308,37 @@ def render_html(report: dict) -> str:
         ax.set_title(f"{name}\n{g['value']:.3f} ({'pass' if g['pass'] else 'FAIL'})", fontsize=9)
     figs.append(("Quality guards (band = threshold)", _figure_png(fig)))
 
-    def table(d: dict) -> str:
-        cells = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(json.dumps(v))}</td></tr>"
-            for k, v in d.items()
-        )
-        return f"<table>{cells}</table>"
-
+    table = html_table
+    h = f"h{level}"
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>AffectStudio report: music</title>",
-        "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}"
-        "table{border-collapse:collapse}td{border:1px solid #ccc;padding:2px 6px}"
-        "img{max-width:100%}</style></head><body>",
-        "<h1>Closed-loop report: music</h1>",
-        f"<p>Sweep: {html.escape(json.dumps(report['sweep']))}; recognizer "
+        f"<p>Sweep: {html.escape(json.dumps(report['sweep']))}; main recognizer "
         f"{html.escape(report['recognizer']['name'])}.</p>",
-        f"<h2>Accuracy at the top intensity: {acc['accuracy']:.2f} (n={acc['n']})</h2>",
-        "<h2>Intensity monotonicity (Spearman, recognizer P(target); threshold 0.9)</h2>",
+        f"<{h}>Accuracy at the top intensity: {acc['accuracy']:.2f} (n={acc['n']})</{h}>",
+        f"<{h}>Intensity monotonicity (Spearman, recognizer P(target); threshold 0.9)</{h}>",
         table(
             {
                 e: f"{v['value']:.2f} {'pass' if v['pass'] else 'FAIL'}"
                 for e, v in report["intensity_spearman"].items()
             }
         ),
-        "<h2>Quality</h2>",
+        f"<{h}>Quality</{h}>",
         table({k: round(v, 4) for k, v in report["quality"].items()}),
     ]
+    if report.get("recognizers"):
+        parts += [f"<{h}>Every recognizer (independent judges)</{h}>", table({
+            r["name"]: f"accuracy at the top intensity {r['accuracy_at_max_intensity']:.2f}; "
+            "intensity Spearman " + ", ".join(f"{e} {v:.2f}" for e, v in r["intensity_spearman"].items())
+            + f"; licence {r['licence']}" for r in report["recognizers"]})]
+    if correlates:
+        parts += [f"<{h}>Acoustic correlates the literature fixes (Spearman of means >= 0.9)</{h}>",
+                  table({k: f"{c['direction']}: {c['change_at_top']:+.2f} at the top, Spearman "
+                         f"{c['spearman_of_means']:.2f} {'pass' if c['pass'] else 'FAIL'}"
+                         for k, c in correlates.items()})]
     for title, png in figs:
         parts.append(
-            f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+            f"<{h}>{html.escape(title)}</{h}><img alt='{html.escape(title)}' "
             f"src='data:image/png;base64,{png}'>"
         )
-    parts.append("</body></html>")
     return "\n".join(parts)
 
 

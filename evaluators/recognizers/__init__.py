@@ -1,1 +1,75 @@
-"""Emotion recognizers: read an emotion (valence, arousal, category) back from a medium."""
+"""Emotion recognizers: read an emotion (category probabilities, valence/arousal/dominance) back
+from a medium, behind one interface (``base.Recognizer``), with a registry naming each one's
+medium, input, source and licence. At least two independent recognizers per medium where two
+can be had, so that no generator is tuned to a single judge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RecognizerInfo:
+    name: str
+    medium: str
+    reads: str  # "midi" | "audio"
+    source: str
+    licence: str
+    load: Callable[[], object]
+
+
+def _music_features():
+    from evaluators.recognizers.music import MusicEmotionRecognizer
+
+    return MusicEmotionRecognizer()
+
+
+def _music_audio():
+    from evaluators.recognizers.music_audio import MusicAudioRecognizer
+
+    return MusicAudioRecognizer()
+
+
+def _speech_prosody():
+    from evaluators.recognizers.speech import SpeechEmotionRecognizer
+
+    return SpeechEmotionRecognizer.from_pretrained()
+
+
+def _speech_cues():
+    from evaluators.recognizers.speech import SpeechCueRecognizer
+
+    return SpeechCueRecognizer()
+
+
+RECOGNIZERS: dict[str, RecognizerInfo] = {
+    "music-features-v1": RecognizerInfo(
+        "music-features-v1", "music", "midi", "this project: symbolic features, literature-signed weights",
+        "Apache-2.0 (this project)", _music_features),
+    "music-audio-v1": RecognizerInfo(
+        "music-audio-v1", "music", "audio", "this project: audio features (chroma mode, tempo, onsets, "
+        "loudness, brightness), literature-signed weights", "Apache-2.0 (this project)", _music_audio),
+    "speech-prosody-v1": RecognizerInfo(
+        "speech-prosody-v1", "speech", "audio", "this project: 24 acoustic functionals -> MLP, trained by "
+        "`affect train speech-recognizer`", "Apache-2.0 (this project's weights)", _speech_prosody),
+    "speech-cues-v1": RecognizerInfo(
+        "speech-cues-v1", "speech", "audio", "this project: the same functionals, literature-signed "
+        "weights, no training", "Apache-2.0 (this project)", _speech_cues),
+}
+
+
+def load_recognizer(name: str):
+    """A registered recognizer by name, or ``hub:<model id or folder>`` for a transformers
+    audio-classification checkpoint (speech)."""
+    if name.startswith("hub:"):
+        from evaluators.recognizers.speech import HubSpeechEmotionRecognizer
+
+        return HubSpeechEmotionRecognizer(name[4:])
+    if name not in RECOGNIZERS:
+        raise ValueError(f"unknown recognizer {name!r}; accepted: {', '.join(RECOGNIZERS)}, hub:<model id>")
+    return RECOGNIZERS[name].load()
+
+
+def recognizers_for(medium: str) -> list[str]:
+    return [n for n, r in RECOGNIZERS.items() if r.medium == medium]

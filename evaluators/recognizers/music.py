@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from conditioning.spec import EmotionSpec
-from conditioning.vocabulary import ANCHORS, CATEGORIES
+from evaluators.recognizers.base import va_probabilities
 
 if TYPE_CHECKING:  # pragma: no cover
     import pretty_midi
@@ -114,17 +114,6 @@ class MusicReading:
         return EmotionSpec.from_contributions(contributions, notes=(note,))
 
 
-def _plane() -> np.ndarray:
-    """Category anchors (valence, arousal) in the plane readings live in, shape (K, 2).
-
-    The anchors' arousal is lopsided (calm -0.83, but the most aroused word, angry, only +0.30),
-    so each half-axis is scaled separately: the most extreme anchor on each side lands on +-1.
-    """
-    va = np.array([[ANCHORS[k].valence, ANCHORS[k].arousal] for k in CATEGORIES])  # (K, 2)
-    pos, neg = va.max(axis=0), -va.min(axis=0)  # (2,) each
-    return np.where(va >= 0, va / pos, va / neg)
-
-
 class MusicEmotionRecognizer:
     """Reads valence, arousal and a category from a MIDI file with a literature-based linear model.
 
@@ -141,6 +130,8 @@ class MusicEmotionRecognizer:
     """
 
     name = "music-features-v1"
+    medium = "music"
+    source = "this project (evaluators/recognizers/music.py): symbolic features, literature-signed weights"
     licence = "Apache-2.0 (this project); no learned weights"
 
     def features(self, midi: str | Path | pretty_midi.PrettyMIDI) -> MusicFeatures:
@@ -238,7 +229,7 @@ class MusicEmotionRecognizer:
             A ``MusicReading``: ``valence = tanh(sum_f VALENCE_WEIGHTS[f] * z_f)`` and likewise
             arousal, with ``z_f`` the feature standardised by ``REFERENCE`` and clipped to +-3;
             probabilities are a softmax of ``-d_k^2 / TEMPERATURE``, ``d_k`` the distance to
-            category k's anchor in the plane of ``_plane``.
+            category k's anchor in the plane of ``base.va_plane``.
 
         Raises:
             ValueError: the path does not exist, is not a MIDI file, or the MIDI has no notes.
@@ -250,13 +241,8 @@ class MusicEmotionRecognizer:
             return float(np.tanh(sum(w * z[f] for f, w in weights.items())))
 
         valence, arousal = score(VALENCE_WEIGHTS), score(AROUSAL_WEIGHTS)
-        anchors = _plane()
-        d2 = ((anchors - np.array([valence, arousal])) ** 2).sum(axis=1)  # (K,)
-        logits = -d2 / TEMPERATURE
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        probabilities = {k: float(x) for k, x in zip(CATEGORIES, p)}
-        return MusicReading(valence, arousal, probabilities, CATEGORIES[int(np.argmax(p))], feats)
+        probabilities = va_probabilities(valence, arousal, TEMPERATURE)
+        return MusicReading(valence, arousal, probabilities, max(probabilities, key=probabilities.get), feats)
 
 
 def _describe(midi) -> str:

@@ -1,0 +1,117 @@
+"""Cross-modal agreement, and transfer from a voice to other media (after C-MET's cross-modal
+emotion transfer).
+
+**Agreement.** For one spec, every generator makes its output (speech: a real recording converted;
+music: a piece); each output is read back by its medium's recognizer, and the reading is put in
+the shared coordinates (``reading.as_spec()``: category contributions and a VAD point). The report
+gives, per spec, how far each reading is from the spec and from the other readings: the Euclidean
+distance of contribution vectors (``EmotionSpace.distance``) and of VAD points.
+
+**Transfer.** A voice clip's emotion is read by the speech recognizer, and that reading (a spec in
+the shared space) drives the music generator; the piece is read back and compared with the voice's
+reading. The voices are the speech generator's conversions (known targets) and real recordings.
+
+Generators come in as arguments (callables), so evaluators never import a generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from conditioning import EmotionSpace, parse_emotion
+from conditioning.audio import load_audio, save_audio
+
+SPACE = EmotionSpace()
+
+
+def _vad_distance(a, b) -> float:
+    return float(np.linalg.norm(np.subtract(a.vad, b.vad)))
+
+
+def _coords(spec) -> dict:
+    return {"spec": spec.to_string(), "vad": [round(float(x), 4) for x in spec.vad],
+            "dominant": "neutral" if spec.is_neutral else spec.dominant}
+
+
+def evaluate_cross_modal(
+    out_dir: str | Path,
+    specs: list[str],
+    voice: str | Path,
+    convert_speech: Callable | None,
+    generate_music: Callable | None,
+    speech_recognizer=None,
+    music_recognizer=None,
+    transfer_voices: list[str | Path] | None = None,
+    seed: int = 0,
+    num_bars: int = 8,
+) -> dict:
+    """Agreement over ``specs`` and transfer from voices; writes the outputs under ``out_dir``."""
+    import torch
+
+    out = Path(out_dir)
+    (out / "cross").mkdir(parents=True, exist_ok=True)
+    src = load_audio(voice)
+    rows = []
+
+    def make_music(spec_text: str, name: str):
+        piece = generate_music(emotion=spec_text, num_bars=num_bars, output_type="midi",
+                               generator=torch.Generator().manual_seed(seed))
+        path = out / "cross" / f"{name}.mid"
+        path.write_bytes(piece.midi)
+        return music_recognizer(path).as_spec()
+
+    for text in specs:
+        spec = parse_emotion(text)
+        readings = {}
+        safe = text.replace("@", "_").replace("*", "x").replace("+", "_")
+        if convert_speech is not None:
+            res = convert_speech(src.wav, src.sample_rate, emotion=text,
+                                 generator=torch.Generator().manual_seed(seed))
+            save_audio(out / "cross" / f"speech_{safe}.wav", res.audio, res.sample_rate)
+            readings["speech"] = speech_recognizer(res.audio, res.sample_rate).as_spec()
+        if generate_music is not None:
+            readings["music"] = make_music(text, f"music_{safe}")
+        media = sorted(readings)
+        pair = {f"{a}-{b}": {"distance": SPACE.distance(readings[a], readings[b]),
+                             "vad_distance": _vad_distance(readings[a], readings[b])}
+                for i, a in enumerate(media) for b in media[i + 1 :]}
+        rows.append({
+            "spec": _coords(spec),
+            "readings": {m: _coords(r) for m, r in readings.items()},
+            "to_spec": {m: {"distance": SPACE.distance(spec, r),
+                            "vad_distance": _vad_distance(spec, r),
+                            "dominant_match": (("neutral" if r.is_neutral else r.dominant)
+                                               == ("neutral" if spec.is_neutral else spec.dominant))}
+                        for m, r in readings.items()},
+            "between": pair,
+        })
+    transfers = []
+    if speech_recognizer is not None and generate_music is not None:
+        for k, v in enumerate(transfer_voices or []):
+            a = load_audio(v)
+            voice_spec = speech_recognizer(a.wav, a.sample_rate).as_spec()
+            music_spec = make_music(voice_spec.to_string(), f"transfer_{k:02d}")
+            transfers.append({
+                "voice": str(v), "voice_reading": _coords(voice_spec),
+                "music_reading": _coords(music_spec),
+                "distance": SPACE.distance(voice_spec, music_spec),
+                "vad_distance": _vad_distance(voice_spec, music_spec),
+                "dominant_match": voice_spec.dominant == music_spec.dominant,
+            })
+
+    def mean(key, sub):
+        vals = [r[key][m][sub] for r in rows for m in r[key]]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    summary = {
+        "mean_vad_distance_to_spec": mean("to_spec", "vad_distance"),
+        "dominant_match_rate": float(np.mean([v["dominant_match"] for r in rows for v in r["to_spec"].values()]))
+        if rows else float("nan"),
+        "mean_vad_distance_between_media": mean("between", "vad_distance"),
+        "transfer_mean_vad_distance": float(np.mean([t["vad_distance"] for t in transfers])) if transfers else None,
+        "transfer_dominant_match_rate": float(np.mean([t["dominant_match"] for t in transfers])) if transfers else None,
+    }
+    return {"specs": specs, "voice": str(voice), "rows": rows, "transfers": transfers, "summary": summary}

@@ -1,0 +1,425 @@
+"""Speech the embedded default can learn from offline, and adapters for emotional corpora.
+
+**Synthetic base corpus.** No emotional speech corpus can be had on the build machines, so the
+embedded default learns from neutral multi-speaker speech made offline by Debian's text-to-speech
+engines: flite (voices kal, kal16, awb, rms, slt) and espeak-ng (several English accents and
+voice variants), speaking sentences built from the templates below (this project's own text).
+Emotional targets come from the literature profiles (``profiles.py``) realised on each utterance.
+
+**Emotional corpora** (for users who have them): ``pairs_from_folder`` reads the folder layouts of
+ESD (Zhou et al. 2021), RAVDESS (Livingstone & Russo 2018), CREMA-D (Cao et al. 2014), or any
+folder with a ``labels.csv`` (columns ``file,emotion,speaker,text``), and pairs every emotional
+utterance with a neutral one of the same speaker and sentence. ``pair_targets`` aligns the two by
+dynamic time warping on the content cepstrum and measures the frame-level changes the model
+learns (F0, gain, tilt, aperiodicity, local rate) and their utterance-level summary (the
+emotion embedding).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import random
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from conditioning import parse_emotion
+from conditioning.audio import load_audio
+from generators.speech.features import (
+    SR,
+    content_features,
+    prosody_features,
+    world_analyze,
+)
+
+logger = logging.getLogger(__name__)
+
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+ESPEAK_VOICES = ("en-us", "en-us+f2", "en-gb+m3", "en-gb-scotland+f4", "en-029+m1", "en-us+f5",
+                 "en-gb-x-rp+m7", "en-us+klatt2")
+
+_SUBJECTS = ["the old man", "my sister", "a young teacher", "the driver", "our neighbour",
+             "the little girl", "his brother", "the doctor", "a tired farmer", "the new student",
+             "her father", "the captain", "my best friend", "the baker", "a quiet boy",
+             "the manager", "your cousin", "the pilot", "an angry cat", "the children"]
+_VERBS = ["opened", "carried", "painted", "found", "sold", "cleaned", "borrowed", "fixed",
+          "watched", "lost", "brought", "moved", "ordered", "dropped", "counted", "wrapped"]
+_OBJECTS = ["the heavy box", "a blue umbrella", "the kitchen window", "seven red apples",
+            "the broken radio", "a letter from home", "the garden gate", "an old map",
+            "the wooden chair", "twelve glass bottles", "the morning paper", "a warm blanket",
+            "the silver key", "a bag of flour", "the last train ticket", "the yellow bicycle"]
+_ENDINGS = ["", " before dinner", " after the storm", " on Monday morning", " near the river",
+            " in the dark", " without a word", " at the station", " for the third time",
+            " last night", " in front of everyone", " this afternoon"]
+_QUESTIONS = ["did you really think it would be that easy", "where are you going at this hour",
+              "is this the house you told me about", "why would anyone leave the door open",
+              "can we talk about what happened yesterday", "who put the books on the floor"]
+_STATEMENTS = ["i never said that she took the money", "we will meet again next week",
+               "the weather is going to change tonight", "there is nothing left in the fridge",
+               "it takes about an hour to get there", "they have been waiting since noon",
+               "you can leave your coat by the door", "the results came in this morning",
+               "nobody knew the answer to the question", "the meeting has been moved to friday"]
+
+
+def sentences(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct sentences from the templates (deterministic for a seed)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    fixed = _QUESTIONS + _STATEMENTS
+    rng.shuffle(fixed)
+    seen = set()
+    while len(out) < n:
+        if fixed and rng.random() < 0.2:
+            s = fixed.pop()
+        else:
+            s = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}{rng.choice(_ENDINGS)}"
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out
+
+
+def tts_available() -> dict[str, bool]:
+    return {"flite": shutil.which("flite") is not None, "espeak-ng": shutil.which("espeak-ng") is not None}
+
+
+def synthesize_tts(text: str, voice: str, path: Path) -> None:
+    """One sentence with one voice ("flite:kal", "espeak:en-us+f2") into a wav file."""
+    engine, name = voice.split(":", 1)
+    if engine == "flite":
+        cmd = ["flite", "-voice", name, "-t", text, "-o", str(path)]
+    elif engine == "espeak":
+        cmd = ["espeak-ng", "-v", name, "-s", "155", "-w", str(path), text]
+    else:
+        raise ValueError(f"unknown TTS engine {engine!r}; accepted: flite, espeak")
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+def default_voices() -> list[str]:
+    have = tts_available()
+    voices = [f"flite:{v}" for v in FLITE_VOICES] if have["flite"] else []
+    voices += [f"espeak:{v}" for v in ESPEAK_VOICES] if have["espeak-ng"] else []
+    if not voices:
+        raise FileNotFoundError(
+            "no text-to-speech engine found: install Debian's flite and espeak-ng "
+            "(apt-get install flite espeak-ng) to build the synthetic speech corpus"
+        )
+    return voices
+
+
+@dataclass
+class Utterance:
+    """Features of one utterance at the mel frame rate."""
+
+    content: np.ndarray  # (T, 20)
+    prosody: np.ndarray  # (T, 4)
+    speaker: np.ndarray  # (256,)
+    voice: str
+    text: str
+
+
+def analyse_file(path: str | Path, voice: str = "", text: str = "", speaker_encoder=None) -> Utterance:
+    from conditioning.speaker import load_speaker_encoder
+
+    audio = load_audio(path, target_sr=SR)
+    feats = world_analyze(audio.wav)
+    enc = speaker_encoder or load_speaker_encoder()
+    return Utterance(
+        content=content_features(feats),
+        prosody=prosody_features(feats),
+        speaker=enc.embed(audio.wav, SR).astype(np.float32),
+        voice=voice,
+        text=text,
+    )
+
+
+def build_tts_corpus(cache: str | Path, n_sentences: int, voices: list[str] | None = None,
+                     seed: int = 0) -> list[Utterance]:
+    """Synthesise ``n_sentences`` per voice (cached as an npz keyed by the recipe)."""
+    voices = voices or default_voices()
+    key = hashlib.sha1(f"{n_sentences}|{seed}|{','.join(voices)}|v1".encode()).hexdigest()[:10]
+    cache = Path(cache).expanduser()
+    path = cache / f"speech-tts-{key}.npz"
+    if path.exists():
+        return _load_corpus(path)
+    texts = sentences(n_sentences * len(voices), seed)
+    utts: list[Utterance] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for v, voice in enumerate(voices):
+            for i in range(n_sentences):
+                text = texts[v * n_sentences + i]
+                wav = Path(tmp) / "u.wav"
+                synthesize_tts(text, voice, wav)
+                utts.append(analyse_file(wav, voice, text))
+            logger.info("tts corpus: %s done (%d utterances)", voice, len(utts))
+    cache.mkdir(parents=True, exist_ok=True)
+    _save_corpus(path, utts)
+    return utts
+
+
+def _save_corpus(path: Path, utts: list[Utterance]) -> None:
+    from conditioning.io import atomic_write
+
+    lengths = np.array([len(u.prosody) for u in utts])
+    with atomic_write(path, "wb") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                lengths=lengths,
+                content=np.concatenate([u.content for u in utts]),
+                prosody=np.concatenate([u.prosody for u in utts]),
+                speaker=np.stack([u.speaker for u in utts]),
+                voice=np.array([u.voice for u in utts]),
+                text=np.array([u.text for u in utts]),
+            )
+
+
+def _load_corpus(path: Path) -> list[Utterance]:
+    z = np.load(path)
+    ends = np.cumsum(z["lengths"])
+    starts = ends - z["lengths"]
+    return [
+        Utterance(z["content"][s:e], z["prosody"][s:e], z["speaker"][i], str(z["voice"][i]),
+                  str(z["text"][i]))
+        for i, (s, e) in enumerate(zip(starts, ends))
+    ]
+
+
+# -- emotional corpora ---------------------------------------------------------------------------
+ESD_EMOTIONS = {"neutral": "neutral", "angry": "angry", "happy": "happy", "sad": "sad",
+                "surprise": "surprised"}
+RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
+                    "06": "fearful", "07": "disgusted", "08": "surprised"}
+CREMAD_EMOTIONS = {"NEU": "neutral", "ANG": "angry", "DIS": "disgusted", "FEA": "fearful",
+                   "HAP": "happy", "SAD": "sad"}
+LAYOUTS = ("esd", "ravdess", "cremad", "folder")
+
+
+@dataclass
+class LabelledFile:
+    path: Path
+    emotion: str
+    speaker: str
+    text: str  # a sentence key: files with the same speaker and key say the same words
+
+
+def scan_corpus(root: str | Path, layout: str) -> list[LabelledFile]:
+    """Labelled utterances of an emotional corpus in one of ``LAYOUTS``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(2, "No such folder", str(root))
+    out: list[LabelledFile] = []
+    if layout == "esd":  # <speaker>/<Emotion>/<speaker>_<000001>.wav; 350 sentences per emotion
+        for f in sorted(root.glob("*/*/*.wav")):
+            emo = ESD_EMOTIONS.get(f.parent.name.lower())
+            if emo is None:
+                continue
+            idx = int(f.stem.split("_")[-1])
+            out.append(LabelledFile(f, emo, f.parent.parent.name, str((idx - 1) % 350)))
+    elif layout == "ravdess":  # Actor_XX/03-01-EE-II-SS-RR-AA.wav
+        for f in sorted(root.rglob("*.wav")):
+            parts = f.stem.split("-")
+            if len(parts) != 7 or parts[1] != "01" or parts[2] not in RAVDESS_EMOTIONS:
+                continue
+            out.append(LabelledFile(f, RAVDESS_EMOTIONS[parts[2]], parts[6], f"{parts[4]}-{parts[5]}"))
+    elif layout == "cremad":  # 1001_DFA_ANG_XX.wav
+        for f in sorted(root.rglob("*.wav")):
+            parts = f.stem.split("_")
+            if len(parts) != 4 or parts[2] not in CREMAD_EMOTIONS:
+                continue
+            out.append(LabelledFile(f, CREMAD_EMOTIONS[parts[2]], parts[0], parts[1]))
+    elif layout == "folder":
+        labels = root / "labels.csv"
+        if not labels.is_file():
+            raise FileNotFoundError(2, "No labels.csv (columns file,emotion,speaker,text) in", str(root))
+        with open(labels, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                spec = parse_emotion(row["emotion"])
+                out.append(LabelledFile(root / row["file"], spec.dominant if not spec.is_neutral
+                                        else "neutral", row.get("speaker", ""), row.get("text", "")))
+    else:
+        raise ValueError(f"unknown corpus layout {layout!r}; accepted: {', '.join(LAYOUTS)}")
+    if not out:
+        raise ValueError(f"no labelled audio found in {str(root)!r} for layout {layout!r}")
+    return out
+
+
+def parallel_pairs(files: list[LabelledFile]) -> list[tuple[LabelledFile, LabelledFile]]:
+    """(neutral, emotional) pairs with the same speaker and sentence."""
+    neutral = {(f.speaker, f.text): f for f in files if f.emotion == "neutral"}
+    return [(neutral[(f.speaker, f.text)], f) for f in files
+            if f.emotion != "neutral" and (f.speaker, f.text) in neutral]
+
+
+def dtw_path(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dynamic time warping path (pairs of frame indices) between feature sequences a and b."""
+    cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+    n, m = cost.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        row = cost[i - 1]
+        for j in range(1, m + 1):
+            acc[i, j] = row[j - 1] + min(acc[i - 1, j], acc[i, j - 1], acc[i - 1, j - 1])
+    i, j, path = n, m, []
+    while i > 0 and j > 0:
+        path.append((i - 1, j - 1))
+        step = np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]])
+        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
+    return np.array(path[::-1])
+
+
+def _tilt_db_per_octave(sp: np.ndarray) -> np.ndarray:
+    """Per-frame slope of the log envelope above 500 Hz, dB per octave."""
+    freqs = np.linspace(0, SR / 2, sp.shape[1])
+    sel = (freqs >= 500) & (freqs <= 8000)
+    x = np.log2(freqs[sel] / 500.0)
+    y = 10 * np.log10(sp[:, sel] + 1e-16)
+    x = x - x.mean()
+    return (y - y.mean(1, keepdims=True)) @ x / (x @ x)
+
+
+def pair_targets(neutral: str | Path, emotional: str | Path) -> tuple[Utterance, np.ndarray, np.ndarray]:
+    """Frame-level changes (T_neutral, 5) and their summary (8,) from a parallel pair.
+
+    Returns the neutral utterance's features, the changes that turn it into the emotional one
+    (aligned to the neutral frames), and the utterance-level prosody change (``profiles.PROSODY``).
+    """
+    from conditioning.speaker import load_speaker_encoder
+
+    feats, content, wavs = [], [], []
+    for p in (neutral, emotional):
+        audio = load_audio(p, target_sr=SR)
+        f = world_analyze(audio.wav)
+        feats.append(f)
+        content.append(content_features(f))
+        wavs.append(audio.wav)
+    n, e = feats
+    path = dtw_path(content[0], content[1])
+    T = n.frames
+    counts = np.bincount(path[:, 0], minlength=T).astype(float)
+
+    def to_n(values: np.ndarray) -> np.ndarray:
+        s = np.bincount(path[:, 0], weights=values[path[:, 1]], minlength=T)
+        return s / np.maximum(counts, 1)
+
+    vn = n.f0 > 0
+    ve = to_n((e.f0 > 0).astype(float)) > 0.5
+    log_f0e = to_n(np.log(np.maximum(e.f0, 1.0)) * (e.f0 > 0)) / np.maximum(
+        to_n((e.f0 > 0).astype(float)), 1e-3)
+    both = vn & ve
+    d_st = np.zeros(T)
+    d_st[both] = 12 * (log_f0e[both] - np.log(n.f0[both])) / np.log(2)
+    idx = np.arange(T)
+    if both.any():
+        d_st = np.interp(idx, idx[both], d_st[both])
+    en, ee = 10 * np.log10(n.sp.sum(1) + 1e-10), 10 * np.log10(e.sp.sum(1) + 1e-10)
+    gain = to_n(ee) - en
+    tilt = to_n(_tilt_db_per_octave(e.sp)) - _tilt_db_per_octave(n.sp)
+    hi = slice(n.ap.shape[1] // 4, None)
+    breath = np.clip(to_n(e.ap[:, hi].mean(1)) - n.ap[:, hi].mean(1), 0, 1) * vn
+    rate = -np.log(np.convolve(counts, np.ones(9) / 9, mode="same").clip(0.25, 4))
+    changes = np.stack([d_st, gain, tilt, breath, rate], axis=1).astype(np.float32)
+    speech = en > en.max() - 40
+    st_n = 12 * np.log2(n.f0[vn] / np.median(n.f0[vn])) if vn.any() else np.zeros(1)
+    st_e = 12 * np.log2(e.f0[e.f0 > 0] / np.median(e.f0[e.f0 > 0])) if (e.f0 > 0).any() else st_n
+    tail = slice(max(0, T - int(0.35 * SR / 256)), T)
+    raw = np.array([
+        float(np.median(d_st[vn])) if vn.any() else 0.0,
+        float(np.log((st_e.std() + 1e-3) / (st_n.std() + 1e-3))),
+        float(np.median(gain[speech])),
+        float(np.log(T / e.frames)),
+        float(np.mean(tilt[speech])),
+        float(np.mean(breath[vn])) if vn.any() else 0.0,
+        float(np.mean(d_st[tail]) - np.median(d_st)),
+        float(np.std(ee[ee > ee.max() - 40]) / (np.std(en[speech]) + 1e-3) - 1.0),
+    ])
+    enc = load_speaker_encoder()
+    utt = Utterance(content[0], prosody_features(n), enc.embed(wavs[0], SR).astype(np.float32),
+                    "", "")
+    return utt, changes, raw
+
+
+#: The spread of speakers' own neutral baselines, drawn per clip of the recognizer corpus (raw
+#: prosody-change units: F0 level st, F0 range log, loudness dB, rate log, tilt dB/oct).
+BASELINE_SPREAD = np.array([4.0, 0.2, 0.0, 0.1, 1.0, 0.0, 0.0, 0.0])
+
+
+def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] | None = None,
+                       seed: int = 1, vocoder: str = "universal", baseline: bool = True) -> Path:
+    """A labelled emotional corpus rendered by the literature rules (no diffusion model).
+
+    For each voice and sentence (sentences drawn with a seed different from the generator's),
+    a category (neutral included) and an intensity in [0.5, 1.3] are drawn, each prosody
+    dimension varied by +-25 %; with ``baseline``, a random neutral baseline is added first (F0
+    level +-4 st, range, rate +-10 %, tilt +-1 dB/oct: ``BASELINE_SPREAD``), so that thirteen
+    voices stand for many speakers and absolute pitch alone cannot name an emotion; the change is
+    realised on the utterance by ``rule_changes`` and
+    re-synthesised as the pipeline does (WORLD, then HiFi-GAN with the source's unvoiced frames),
+    at a random level (+-6 dB). Writes
+    ``out_dir/*.wav`` and ``labels.csv`` (file, emotion, speaker, text): the folder format any
+    recognizer trainer reads. Used to train the embedded speech recognizer.
+    """
+    import soundfile as sf
+
+    from conditioning.io import atomic_write
+    from conditioning.vocabulary import CATEGORIES
+    from generators.speech.features import apply_prosody, rule_changes, synthesize
+    from generators.speech.pipeline_speech import limit_peaks, vocode
+    from generators.speech.profiles import clip_raw, default_direction_model, from_z
+    from generators.speech.vocoder import MelSpectrogram, load_hifigan
+
+    out = Path(out_dir)
+    voices = voices or default_voices()
+    recipe = {"sentences_per_voice": n_sentences, "voices": voices, "seed": seed, "vocoder": vocoder,
+              "baseline": baseline}
+    done = out / "recipe.json"
+    if (out / "labels.csv").is_file() and done.is_file() and json.loads(done.read_text()) == recipe:
+        logger.info("rule corpus: %s is already rendered for this recipe", out)
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    texts = sentences(n_sentences * len(voices), seed)
+    rng = np.random.default_rng(seed)
+    model = default_direction_model()
+    voc, mel = load_hifigan(vocoder), MelSpectrogram()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for v, voice in enumerate(voices):
+            for i in range(n_sentences):
+                text = texts[v * n_sentences + i]
+                src = Path(tmp) / "u.wav"
+                synthesize_tts(text, voice, src)
+                audio = load_audio(src, target_sr=SR)
+                feats = world_analyze(audio.wav)
+                cat = CATEGORIES[rng.integers(len(CATEGORIES))]
+                inten = 0.0 if cat == "neutral" else float(rng.uniform(0.5, 1.3))
+                c = np.zeros(len(CATEGORIES))
+                if cat != "neutral":
+                    c[CATEGORIES.index(cat)] = inten
+                raw = from_z(model.steer_contributions(None, c)) * rng.uniform(0.75, 1.25, 8)
+                if baseline:  # this clip's "speaker" has its own neutral: few voices, many baselines
+                    raw = raw + rng.uniform(-1, 1, 8) * BASELINE_SPREAD
+                raw = clip_raw(raw)
+                moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
+                y = vocode(voc, mel, synthesize(moved), audio.wav, moved)
+                y = limit_peaks(y * 10 ** (rng.uniform(-6, 6) / 20), SR)
+                name = f"{v:02d}_{i:04d}_{cat}.wav"
+                with atomic_write(out / name, "wb") as t:
+                    sf.write(t, y, SR, format="WAV", subtype="PCM_16")
+                label = "neutral" if cat == "neutral" else f"{cat}@{inten:.3f}"
+                rows.append({"file": name, "emotion": label, "speaker": voice, "text": text})
+            logger.info("rule corpus: %s done (%d clips)", voice, len(rows))
+    with atomic_write(out / "labels.csv", "w") as t:
+        with open(t, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=["file", "emotion", "speaker", "text"])
+            w.writeheader()
+            w.writerows(rows)
+    done.write_text(json.dumps(recipe))
+    return out

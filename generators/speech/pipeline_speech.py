@@ -1,0 +1,328 @@
+"""EmotionVoiceConversionPipeline: a recording + an emotion spec -> the same words, the same voice,
+the target emotion at the target intensity.
+
+Data flow (per utterance; long inputs are handled in windows, see below):
+
+1. the recording is read at any rate/channel count, mixed to mono and resampled to 22,050 Hz;
+   leading and trailing silence are set aside and put back unchanged at the end;
+2. WORLD analysis gives F0, spectral envelope and aperiodicity at the mel frame rate; the
+   content cepstrum, source prosody and the GE2E speaker embedding are the condition;
+3. the spec is steered by the speech ``DirectionVectorModel`` (after EmoReg: neutral + intensity x
+   typical length x direction, per category of a mixture) into a prosody-change embedding, per
+   frame when the spec is an ``EmotionCurve``;
+4. the ``ProsodyDenoiser`` generates the frame-level changes by reverse diffusion (DPM-Solver++,
+   classifier-free guidance on the emotion);
+5. the changes are applied to the WORLD parameters, which are synthesised; the HiFi-GAN V1
+   vocoder re-synthesises the mel spectrogram of that signal into the output waveform (WORLD's own
+   waveform is the stated fallback, ``vocoder="world"``);
+6. a peak limiter keeps the output at or below -1 dBFS.
+
+Long inputs: the model runs on windows of ``WINDOW_FRAMES`` frames (about 11.9 s) overlapping by
+``OVERLAP_FRAMES``, cross-faded; analysis, synthesis and the vocoder work on the whole signal (the
+vocoder in overlapping blocks whose edges are discarded), so there is no seam to hear.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler
+
+from conditioning import DirectionVectorModel, EmotionSpec, parse_emotion
+from conditioning.audio import load_audio, speech_bounds
+from generators.speech.features import (
+    CHANGE_SCALES,
+    CHANGES,
+    FRAME_MS,
+    SR,
+    apply_prosody,
+    content_features,
+    prosody_features,
+    synthesize,
+    warp_mel,
+    world_analyze,
+)
+from generators.speech.modeling_speech import ProsodyDenoiser
+from generators.speech.profiles import PROSODY, clip_raw, from_z, to_z
+from generators.speech.vocoder import MelSpectrogram, load_hifigan
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DIR = Path(__file__).parent / "default"
+MAX_SECONDS = 120.0
+WINDOW_FRAMES = 1024
+OVERLAP_FRAMES = 128
+VOCODER_BLOCK = 512
+VOCODER_CONTEXT = 32
+PEAK_DBFS = -1.0
+
+
+def make_scheduler(training: bool = False):
+    """Cosine-schedule v-prediction; DPM-Solver++ (2nd order) for sampling."""
+    if training:
+        from diffusers import DDPMScheduler
+
+        return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                             prediction_type="v_prediction")
+    return DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                                       algorithm_type="dpmsolver++", solver_order=2,
+                                       prediction_type="v_prediction")
+
+
+@dataclass
+class SpeechOutput:
+    """Converted speech: ``audio`` (float32 mono in [-1, 1]) at ``sample_rate``."""
+
+    audio: np.ndarray
+    sample_rate: int
+    spec: EmotionSpec
+    changes: np.ndarray = field(repr=False)  # (T, 5) frame-level changes that were applied
+    embedding: np.ndarray = field(repr=False)  # (T, 8) standardised prosody-change embedding
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    def save(self, path: str | Path) -> None:
+        from conditioning.audio import save_audio
+
+        save_audio(path, self.audio, self.sample_rate)
+
+    def summary(self) -> dict:
+        """Utterance-level change that was applied (medians over voiced/speech frames)."""
+        c = self.changes
+        return {name: round(float(np.median(c[:, i])), 3) for i, name in enumerate(CHANGES)}
+
+
+def limit_peaks(wav: np.ndarray, sr: int, ceiling_db: float = PEAK_DBFS) -> np.ndarray:
+    """Smooth peak limiter: gain = min(1, ceiling / peak envelope), 2 ms attack, 60 ms release."""
+    ceiling = 10 ** (ceiling_db / 20)
+    env = np.abs(wav).astype(np.float64)
+    need = np.minimum(1.0, ceiling / np.maximum(env, 1e-9))
+    if need.min() >= 1.0:
+        return wav.astype(np.float32)
+    from scipy.ndimage import minimum_filter1d
+    from scipy.signal import lfilter
+
+    hold = minimum_filter1d(need, size=max(3, int(0.004 * sr)), mode="nearest")
+    a = np.exp(-1.0 / (0.06 * sr))  # release: one-pole smoothing of the gain, then never above need
+    smooth = lfilter([1 - a], [1, -a], hold - 1.0, zi=[0.0])[0] + 1.0
+    gain = np.minimum(hold, smooth)
+    out = wav * gain
+    return np.clip(out, -ceiling, ceiling).astype(np.float32)
+
+
+class EmotionVoiceConversionPipeline(DiffusionPipeline):
+    """Emotional voice conversion. ``pipe(audio, sample_rate, emotion="angry@0.7")``."""
+
+    def __init__(self, denoiser: ProsodyDenoiser, scheduler) -> None:
+        super().__init__()
+        self.register_modules(denoiser=denoiser, scheduler=scheduler)
+        self.direction_model: DirectionVectorModel | None = None
+        self.vocoder_name = "universal"
+        self._vocoder = None
+        self._mel = None
+        self._speaker = None
+
+    # -- loading and saving ---------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path | None = None, **kwargs):
+        """A checkpoint folder (or hub id); no argument loads the embedded default."""
+        path = Path(pretrained_model_name_or_path or DEFAULT_DIR)
+        if not path.is_dir():
+            if pretrained_model_name_or_path is None:
+                raise FileNotFoundError(f"the embedded speech default is missing from {DEFAULT_DIR}")
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(str(pretrained_model_name_or_path), **kwargs))
+        if not (path / "denoiser").is_dir():
+            raise ValueError(f"{str(path)!r} is not a speech checkpoint (no denoiser/ folder)")
+        denoiser = ProsodyDenoiser.from_pretrained(str(path / "denoiser"), torch_dtype=torch.float32)
+        scheduler = DPMSolverMultistepScheduler.from_pretrained(str(path / "scheduler"))
+        pipe = cls(denoiser=denoiser.eval(), scheduler=scheduler)
+        pipe.direction_model = DirectionVectorModel.load(path / "emotion", prefix="emotion_")
+        cfg = path / "pipeline.json"
+        if cfg.is_file():
+            pipe.vocoder_name = json.loads(cfg.read_text()).get("vocoder", "universal")
+        return pipe
+
+    def save_pretrained(self, save_directory: str | Path, fp16: bool = False, **kwargs) -> None:
+        out = Path(save_directory)
+        out.mkdir(parents=True, exist_ok=True)
+        den = self.denoiser
+        if fp16:
+            import copy
+
+            den = copy.deepcopy(den).to(torch.float16)
+        den.save_pretrained(str(out / "denoiser"))
+        self.scheduler.save_pretrained(str(out / "scheduler"))
+        if self.direction_model is None:
+            raise ValueError("the pipeline has no direction model to save")
+        self.direction_model.save(out / "emotion", prefix="emotion_")
+        (out / "pipeline.json").write_text(json.dumps(
+            {"class": type(self).__name__, "vocoder": self.vocoder_name, "sample_rate": SR,
+             "prosody": list(PROSODY), "changes": list(CHANGES)}, indent=2))
+
+    # -- parts loaded on first use --------------------------------------------------------------
+    def vocoder(self):
+        if self._vocoder is None:
+            self._vocoder = load_hifigan(self.vocoder_name).to(self.device)
+            self._mel = MelSpectrogram()
+        return self._vocoder
+
+    def speaker_encoder(self):
+        if self._speaker is None:
+            from conditioning.speaker import load_speaker_encoder
+
+            self._speaker = load_speaker_encoder()
+        return self._speaker
+
+    # -- conditioning ---------------------------------------------------------------------------
+    def emotion_embedding(self, spec: EmotionSpec, frames: int) -> np.ndarray:
+        """(frames, 8) standardised prosody-change embedding for a spec (per frame for a curve)."""
+        model = self.direction_model
+        if spec.curve is not None:
+            if spec.curve.unit != "s":
+                raise ValueError(
+                    f"a speech curve is timed in seconds ('sad -> angry over 3 s'), got {spec.curve.unit!r}"
+                )
+            times = (np.arange(frames) + 0.5) * FRAME_MS / 1000.0
+            z = model.steer_contributions(None, spec.curve.contributions(times))
+        else:
+            z = np.repeat(np.asarray(model.steer(None, spec))[None], frames, axis=0)
+        return to_z(clip_raw(from_z(z))).astype(np.float32)
+
+    def check_inputs(self, spec: EmotionSpec, num_inference_steps: int, guidance_scale: float):
+        if not 1 <= num_inference_steps <= 200:
+            raise ValueError(f"num_inference_steps must be in [1, 200], got {num_inference_steps}")
+        if not 0 <= guidance_scale <= 10:
+            raise ValueError(f"guidance_scale must be in [0, 10], got {guidance_scale}")
+
+    # -- generation -----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def __call__(
+        self,
+        audio: np.ndarray | str | Path,
+        sample_rate: int | None = None,
+        emotion: str | EmotionSpec = "neutral",
+        intensity: float | None = None,
+        num_inference_steps: int = 10,
+        guidance_scale: float = 1.5,
+        generator: torch.Generator | None = None,
+        vocoder: str = "hifigan",
+        return_dict: bool = True,
+    ):
+        spec = parse_emotion(emotion) if isinstance(emotion, str) else emotion
+        if intensity is not None:
+            spec = spec.with_intensity(float(intensity))
+        self.check_inputs(spec, num_inference_steps, guidance_scale)
+        if vocoder not in ("hifigan", "world"):
+            raise ValueError(f"vocoder must be 'hifigan' or 'world', got {vocoder!r}")
+        src = load_audio(audio, sample_rate, target_sr=SR, max_seconds=MAX_SECONDS)
+        start, end = speech_bounds(src.wav, SR)
+        notes = [f"converted {(end - start) / SR:.2f} s of speech; silence kept as it was: "
+                 f"{start / SR:.2f} s before, {(len(src.wav) - end) / SR:.2f} s after"]
+        speech = src.wav[start:end]
+        feats = world_analyze(speech)
+        if not (feats.f0 > 0).any():
+            raise ValueError("no voiced speech found in the recording (WORLD found no pitch)")
+        content, pros = content_features(feats), prosody_features(feats)
+        spk = self.speaker_encoder().embed(speech, SR).astype(np.float32)
+        emb = self.emotion_embedding(spec, feats.frames)
+        x = self._generate(content, pros, emb, spk, num_inference_steps, guidance_scale, generator)
+        changes = x * CHANGE_SCALES
+        moved = apply_prosody(feats, changes)
+        wav = synthesize(moved)
+        if vocoder == "hifigan":
+            wav = self._vocode(wav, speech, moved)
+        out = np.concatenate([src.wav[:start], wav, src.wav[end:]])
+        out = limit_peaks(np.nan_to_num(out), SR)
+        result = SpeechOutput(out.astype(np.float32), SR, spec, changes, emb, notes)
+        return result if return_dict else (result.audio, result.sample_rate)
+
+    @torch.inference_mode()
+    def _generate(self, content, pros, emb, spk, steps, guidance, generator) -> np.ndarray:
+        T = len(content)
+        cond = np.concatenate([content, pros, emb, np.ones((T, 1), np.float32)], axis=1)
+        win = min(WINDOW_FRAMES, T)
+        starts = list(range(0, T - win + 1, WINDOW_FRAMES - OVERLAP_FRAMES))
+        if starts[-1] + win < T:
+            starts.append(T - win)  # the last window ends at the last frame
+        dev, dtype = self.device, self.denoiser.dtype
+        c = torch.from_numpy(np.stack([cond[s : s + win] for s in starts])).transpose(1, 2)
+        c = c.to(dev, dtype)
+        n_emo = len(PROSODY) + 1
+        uncond = c.clone()
+        uncond[:, -n_emo:] = 0
+        spk_t = torch.from_numpy(spk)[None].repeat(len(starts), 1).to(dev, dtype)
+        x = torch.randn((len(starts), len(CHANGES), win), generator=generator, dtype=torch.float32)
+        x = x.to(dev, dtype)
+        self.scheduler.set_timesteps(steps, device=dev)
+        use_cfg = guidance != 1.0
+        for t in self.scheduler.timesteps:
+            if use_cfg:
+                both = self.denoiser(torch.cat([x, x]), t, torch.cat([c, uncond]), torch.cat([spk_t, spk_t]))
+                v_c, v_u = both.chunk(2)
+                v = v_u + guidance * (v_c - v_u)
+            else:
+                v = self.denoiser(x, t, c, spk_t)
+            x = self.scheduler.step(v, t, x).prev_sample
+        x = x.float().cpu().numpy().transpose(0, 2, 1)  # (windows, win, 5)
+        out = np.zeros((T, len(CHANGES)))
+        weight = np.zeros((T, 1))
+        for i, s in enumerate(starts):
+            w = np.ones(win)
+            ramp = np.linspace(0, 1, OVERLAP_FRAMES + 2)[1:-1]
+            if i > 0:
+                w[:OVERLAP_FRAMES] = ramp
+            if i < len(starts) - 1:
+                w[-OVERLAP_FRAMES:] = np.minimum(w[-OVERLAP_FRAMES:], ramp[::-1])
+            out[s : s + win] += x[i] * w[:, None]
+            weight[s : s + win] += w[:, None]
+        return (out / np.maximum(weight, 1e-6)).astype(np.float32)
+
+    def _vocode(self, wav: np.ndarray, source: np.ndarray | None = None, moved=None) -> np.ndarray:
+        self.vocoder()
+        return vocode(self._vocoder, self._mel, wav, source, moved, self.device)
+
+
+@torch.inference_mode()
+def vocode(voc, mel_fn, wav: np.ndarray, source: np.ndarray | None = None, moved=None,
+           device: torch.device | str = "cpu") -> np.ndarray:
+    """HiFi-GAN over the mel of the WORLD signal ``wav``, in blocks of ``VOCODER_BLOCK`` frames with
+    ``VOCODER_CONTEXT`` frames of context on each side (discarded), so blocks join seamlessly.
+    With the ``source`` speech and its ``moved`` features, unvoiced frames take the source's own
+    mel (moved in time, level and tilt) instead of WORLD's re-synthesis of them. bfloat16 on CPUs
+    that support it natively, float16 on CUDA."""
+    device = torch.device(device)
+    mel = mel_fn(torch.from_numpy(wav))
+    if source is not None and moved is not None:
+        src = warp_mel(mel_fn(torch.from_numpy(source)).numpy(), moved, mel_fn.centres)
+        n = min(mel.shape[1], src.shape[1], len(moved.f0))
+        v = torch.from_numpy((moved.f0[:n] > 0).astype(np.float32))
+        v = torch.nn.functional.avg_pool1d(v[None, None], 5, 1, 2, count_include_pad=False)[0, 0]
+        mel = mel.clone()
+        mel[:, :n] = mel[:, :n] * v + torch.from_numpy(src[:, :n]).float() * (1 - v)
+    mel = mel.to(device)
+    n = mel.shape[-1]
+    pieces = []
+    if device.type == "cpu":
+        amp = dict(device_type="cpu", dtype=torch.bfloat16,
+                   enabled=torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    else:
+        amp = dict(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda")
+    for s in range(0, n, VOCODER_BLOCK):
+        e = min(n, s + VOCODER_BLOCK)
+        a, b = max(0, s - VOCODER_CONTEXT), min(n, e + VOCODER_CONTEXT)
+        with torch.autocast(**amp):
+            y = voc(mel[None, :, a:b])[0].float()
+        hop = voc.hop
+        pieces.append(y[(s - a) * hop : (s - a) * hop + (e - s) * hop].cpu().numpy())
+    y = np.concatenate(pieces)
+    return y[: len(wav)] if len(y) >= len(wav) else np.pad(y, (0, len(wav) - len(y)))

@@ -1,0 +1,254 @@
+"""Training the speech prosody denoiser (``affect train speech --config configs/train/speech.yaml``).
+
+Two sources of (utterance, frame-level change, emotion embedding) examples:
+
+- ``data.source: tts`` (the embedded default): neutral utterances from the offline synthetic
+  corpus (``corpus.build_tts_corpus``); for each example a spec is drawn (one category or a mix of
+  two, intensity 0-1.5, sometimes a curve from one spec to another within the utterance); its
+  prosody-change vector comes from the literature direction model, varied +-20 % per dimension;
+  the frame-level target is that vector realised on the utterance (``features.rule_changes``)
+  plus slow random deviations (natural variation the condition does not explain). The model is
+  conditioned on the *realised* vector, so that the embedding means what it does.
+- ``data.source: esd | ravdess | cremad | folder``: parallel neutral/emotional pairs of the same
+  speaker and sentence; targets measured by DTW alignment (``corpus.pair_targets``), and the
+  direction model refitted on the measured vectors (``DirectionVectorModel.fit``).
+
+Runs on accelerate; v-prediction with a cosine schedule; EMA; resumable checkpoints every
+``checkpoint_every`` steps; the final pipeline (EMA weights, direction model) is saved and exported
+to ``export.dir`` (the package's default is written this way).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from conditioning import DirectionVectorModel
+from conditioning.vocabulary import CATEGORIES, NEUTRAL
+from generators.speech.corpus import (
+    Utterance,
+    build_tts_corpus,
+    pair_targets,
+    parallel_pairs,
+    scan_corpus,
+)
+from generators.speech.features import CHANGE_SCALES, FRAME_MS, rule_changes
+from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
+
+logger = logging.getLogger(__name__)
+
+EMOTIONS = [c for c in CATEGORIES if c != NEUTRAL]
+
+
+def _smooth_noise(rng: np.random.Generator, T: int, sigma: float, width: int = 25) -> np.ndarray:
+    x = rng.normal(0, 1, T + 2 * width)
+    k = np.hanning(2 * width + 1)
+    y = np.convolve(x, k / np.sqrt((k**2).sum()), mode="same")[width : width + T]
+    return sigma * y
+
+
+class SyntheticExamples:
+    """Draws training examples from neutral utterances and the direction model."""
+
+    def __init__(self, utts: list[Utterance], model: DirectionVectorModel, crop: int, seed: int):
+        self.utts = [u for u in utts if len(u.prosody) >= 16]
+        self.model = model
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+
+    def _draw_contrib(self) -> np.ndarray:
+        rng = self.rng
+        c = np.zeros(len(CATEGORIES))
+        if rng.random() < 0.12:
+            return c
+        k = rng.choice(len(EMOTIONS), size=2 if rng.random() < 0.3 else 1, replace=False)
+        w = rng.dirichlet(np.ones(len(k))) if len(k) > 1 else np.ones(1)
+        inten = rng.uniform(0, 1.5)
+        for kk, ww in zip(k, w):
+            c[CATEGORIES.index(EMOTIONS[kk])] = ww * inten
+        return c
+
+    def draw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(cond (T, 33), target (T, 5) standardised, speaker (256,), emotion flag)."""
+        rng = self.rng
+        u = self.utts[rng.integers(len(self.utts))]
+        T = len(u.prosody)
+        jitter = rng.uniform(0.8, 1.2, len(PROSODY))
+        z_a = self.model.steer_contributions(None, self._draw_contrib()) * jitter
+        if rng.random() < 0.2:  # a curve: one spec to another within the utterance
+            z_b = self.model.steer_contributions(None, self._draw_contrib()) * jitter
+            t0, t1 = sorted(rng.uniform(0, T, 2))
+            a = np.clip((np.arange(T) - t0) / max(t1 - t0, 1.0), 0, 1)[:, None]
+            z = (1 - a) * z_a + a * z_b
+        else:
+            z = np.repeat(z_a[None], T, axis=0)
+        raw = clip_raw(from_z(z))
+        changes = rule_changes(u.prosody, raw)
+        voiced = u.prosody[:, 1]
+        changes[:, 0] += _smooth_noise(rng, T, 0.35) * voiced
+        changes[:, 1] += _smooth_noise(rng, T, 0.8)
+        emb = to_z(raw).astype(np.float32)
+        cond = np.concatenate([u.content, u.prosody, emb, np.ones((T, 1), np.float32)], axis=1)
+        target = changes / CHANGE_SCALES
+        return _crop(cond, target, self.crop, rng) + (u.speaker,)
+
+
+def _crop(cond, target, crop, rng):
+    T = len(cond)
+    if T > crop:
+        s = rng.integers(0, T - crop + 1)
+        return cond[s : s + crop], target[s : s + crop]
+    pad = crop - T
+    cond = np.pad(cond, ((0, pad), (0, 0)))
+    target = np.pad(target, ((0, pad), (0, 0)))
+    return cond, target
+
+
+class PairedExamples:
+    """Training examples measured from parallel emotional recordings."""
+
+    def __init__(self, items: list[tuple[Utterance, np.ndarray, np.ndarray]], crop: int, seed: int):
+        self.items = items
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+
+    def draw(self):
+        u, changes, raw = self.items[self.rng.integers(len(self.items))]
+        T = len(u.prosody)
+        emb = np.repeat(to_z(clip_raw(raw))[None].astype(np.float32), T, axis=0)
+        cond = np.concatenate([u.content, u.prosody, emb, np.ones((T, 1), np.float32)], axis=1)
+        return _crop(cond, changes / CHANGE_SCALES, self.crop, self.rng) + (u.speaker,)
+
+
+def build_examples(data: dict, seed: int):
+    """The example source and the direction model for a recipe's ``data`` section."""
+    source = data.get("source", "tts")
+    if source == "tts":
+        utts = build_tts_corpus(data["cache"], int(data["sentences_per_voice"]),
+                                data.get("voices"), int(data.get("seed", 0)))
+        model = default_direction_model()
+        logger.info("speech corpus: %d synthetic utterances", len(utts))
+        return SyntheticExamples(utts, model, int(data["crop_frames"]), seed), model, {
+            "source": "tts", "utterances": len(utts), "voices": sorted({u.voice for u in utts})}
+    files = scan_corpus(data["root"], source)
+    pairs = parallel_pairs(files)
+    if not pairs:
+        raise ValueError(f"no neutral/emotional pairs of the same speaker and sentence in {data['root']!r}")
+    items, raws, labels = [], [], []
+    for neutral, emotional in pairs:
+        utt, changes, raw = pair_targets(neutral.path, emotional.path)
+        items.append((utt, changes, raw))
+        raws.append(to_z(clip_raw(raw)))
+        labels.append(emotional.emotion)
+    raws += [np.zeros(len(PROSODY))] * max(1, len(raws) // 8)  # neutral: no change
+    labels += ["neutral"] * (len(raws) - len(labels))
+    model = DirectionVectorModel.fit(np.stack(raws), labels,
+                                     meta={"medium": "speech", "fit": f"parallel pairs ({source})",
+                                           "names": list(PROSODY)})
+    return PairedExamples(items, int(data["crop_frames"]), seed), model, {
+        "source": source, "pairs": len(items)}
+
+
+def _checkpoints(out: Path) -> list[Path]:
+    d = out / "checkpoints"
+    return sorted(d.glob("step-*"), key=lambda p: int(p.name.split("-")[1])) if d.is_dir() else []
+
+
+def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | None = None,
+                 resume: bool = True) -> Path:
+    """Run the recipe ``cfg``; returns the folder of the final pipeline."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+    from diffusers.training_utils import EMAModel
+
+    from generators.speech.modeling_speech import ProsodyDenoiser
+    from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline, make_scheduler
+
+    data, mcfg, tcfg, ecfg = cfg["data"], cfg["model"], cfg["training"], cfg.get("export", {})
+    seed = int(tcfg.get("seed", 0))
+    set_seed(seed)
+    examples, direction_model, data_meta = build_examples(data, seed)
+    accelerator = Accelerator(mixed_precision=tcfg.get("mixed_precision", "no"), cpu=tcfg.get("cpu", False))
+    device = accelerator.device
+    out = Path(output_dir or tcfg["output_dir"]).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    max_steps = int(max_steps or tcfg["max_steps"])
+    model = ProsodyDenoiser(**mcfg)
+    scheduler = make_scheduler(training=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=float(tcfg["learning_rate"]), weight_decay=1e-4)
+    lr_sched = get_cosine_schedule_with_warmup(opt, int(tcfg["warmup_steps"]), max_steps)
+    ema = EMAModel(model.parameters(), decay=float(tcfg["ema_decay"]))
+    model, opt, lr_sched = accelerator.prepare(model, opt, lr_sched)
+    ema.to(device)
+    accelerator.register_for_checkpointing(ema)
+    step = 0
+    ckpts = _checkpoints(out)
+    if resume and ckpts:
+        accelerator.load_state(str(ckpts[-1]))
+        step = int(ckpts[-1].name.split("-")[1])
+        examples.rng = np.random.default_rng(seed + step)
+        logger.info("resumed from %s", ckpts[-1])
+    batch = int(tcfg["batch_size"])
+    drop = float(tcfg["emotion_dropout"])
+    start, losses = time.time(), []
+    max_minutes = tcfg.get("max_minutes")
+    while step < max_steps:
+        items = [examples.draw() for _ in range(batch)]
+        cond = torch.from_numpy(np.stack([i[0] for i in items])).transpose(1, 2).to(device)
+        x0 = torch.from_numpy(np.stack([i[1] for i in items])).float().transpose(1, 2).to(device)
+        spk = torch.from_numpy(np.stack([i[2] for i in items])).to(device)
+        mask = (cond.abs().sum(1, keepdim=True) > 0).float()  # padded frames are all zero
+        keep = (torch.rand(batch, 1, 1, device=device) >= drop).float()
+        n_emo = len(PROSODY) + 1
+        cond = torch.cat([cond[:, :-n_emo], cond[:, -n_emo:] * keep], dim=1)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), device=device)
+        xt = scheduler.add_noise(x0, noise, t)
+        target = scheduler.get_velocity(x0, noise, t)
+        pred = model(xt, t, cond, spk)
+        loss = (((pred - target) ** 2) * mask).sum() / (mask.sum() * x0.shape[1]).clamp_min(1)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        lr_sched.step()
+        opt.zero_grad()
+        ema.step(model.parameters())
+        step += 1
+        losses.append(loss.item())
+        if step % int(tcfg["log_every"]) == 0:
+            logger.info("step %d loss %.4f (%.0f s)", step, np.mean(losses[-50:]), time.time() - start)
+        out_of_time = max_minutes is not None and time.time() - start > 60 * float(max_minutes)
+        if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps or out_of_time:
+            path = out / "checkpoints" / f"step-{step:07d}"
+            accelerator.save_state(str(path))
+            for old in _checkpoints(out)[: -int(tcfg.get("keep_checkpoints", 2))]:
+                shutil.rmtree(old, ignore_errors=True)
+        if out_of_time:
+            logger.info("stopping at step %d: max_minutes reached", step)
+            break
+    final = accelerator.unwrap_model(model)
+    ema.copy_to(final.parameters())
+    pipe = EmotionVoiceConversionPipeline(denoiser=final.to("cpu").float(), scheduler=make_scheduler())
+    pipe.direction_model = direction_model
+    meta = {
+        "recipe": cfg, "steps": step, "final_loss": float(np.mean(losses[-100:])) if losses else None,
+        "minutes": round((time.time() - start) / 60, 2), "data": data_meta,
+        "frame_ms": FRAME_MS,
+    }
+    final_dir = out / "final"
+    pipe.save_pretrained(final_dir)
+    (final_dir / "training.json").write_text(json.dumps(meta, indent=2, default=str))
+    if ecfg.get("dir"):
+        export = Path(ecfg["dir"])
+        if export.exists():
+            shutil.rmtree(export)
+        pipe.save_pretrained(export, fp16=bool(ecfg.get("fp16", True)))
+        (export / "training.json").write_text(json.dumps(meta, indent=2, default=str))
+    return final_dir

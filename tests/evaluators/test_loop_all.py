@@ -1,0 +1,71 @@
+"""The closed loop over every medium, cross-modal agreement and transfer, on tiny generators."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evaluators.loop_all import evaluate_all
+from evaluators.loop_speech import real_recordings
+
+
+def tiny_music():
+    from generators.music.mapping import AttributeSpace, default_direction_model
+    from generators.music.modeling_music import build_unet
+    from generators.music.pipeline_music import MusicPipeline, make_scheduler
+
+    rng = np.random.default_rng(0)
+    a = np.abs(rng.normal([0.7, 0.8, 4, 0, 70, 10, 2, 1, 0.2, 1], 0.5, (100, 10)))
+    a[:, 0] = rng.random(100) < 0.7
+    space = AttributeSpace.from_corpus(a)
+    torch.manual_seed(0)
+    pipe = MusicPipeline(unet=build_unet((8, 16), 1, 4), scheduler=make_scheduler())
+    pipe.set_mapping(space, default_direction_model(space))
+    pipe.set_progress_bar_config(disable=True)
+    return lambda **kw: pipe(num_inference_steps=2, **kw)
+
+
+def tiny_speech():
+    from generators.speech.modeling_speech import ProsodyDenoiser
+    from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline, make_scheduler
+    from generators.speech.profiles import default_direction_model
+
+    torch.manual_seed(0)
+    pipe = EmotionVoiceConversionPipeline(denoiser=ProsodyDenoiser(channels=16, dilations=(1,), emb_dim=16),
+                                          scheduler=make_scheduler())
+    pipe.direction_model = default_direction_model()
+    pipe.set_progress_bar_config(disable=True)
+    return lambda wav, sr, **kw: pipe(wav, sr, num_inference_steps=1, vocoder="world", **kw)
+
+
+def test_eval_all_writes_every_part_and_one_page(tmp_path):
+    sweep = {
+        "music": {"emotions": ["happy", "sad"], "intensities": [0.0, 1.0], "seeds": [0], "num_bars": 2},
+        "speech": {"emotions": ["angry", "sad"], "intensities": [0.0, 1.0], "recordings": 1},
+        "cross": {"specs": ["happy@1", "sad@1"]},
+    }
+    report = evaluate_all(tmp_path, {"music": tiny_music(), "speech": tiny_speech()}, sweep)
+    s = report["summary"]
+    assert set(s["media"]) == {"music", "speech"} and s["not_landed"] == ["face"]
+    assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1"}
+    assert set(s["media"]["speech"]["recognizers"]) == {"speech-prosody-v1", "speech-cues-v1"}
+    cross = report["cross_modal"]
+    assert len(cross["rows"]) == 2 and set(cross["rows"][0]["readings"]) == {"music", "speech"}
+    d = cross["rows"][0]["between"]["music-speech"]["vad_distance"]
+    a, b = (np.array(cross["rows"][0]["readings"][m]["vad"]) for m in ("music", "speech"))
+    assert abs(d - np.linalg.norm(a - b)) < 1e-3  # the distance is the one of the two readings
+    assert len(cross["transfers"]) >= 1
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["summary"]["media"]["speech"]["accuracy_at_1"] == s["media"]["speech"]["accuracy_at_1"]
+    page = (tmp_path / "report.html").read_text()
+    # music: 4 figures, speech: 4 + correlates, cross-modal: 1
+    assert page.count("<img") == 10 and "http" not in page.split("<body>")[1]
+    assert (tmp_path / "speech" / "report.html").exists() and (tmp_path / "music" / "report.html").exists()
+
+
+def test_real_recordings_have_transcripts():
+    recs = real_recordings()
+    assert len(recs) == 10 and all(Path(c).is_file() and t for c, t in recs)
+    two = real_recordings(2)
+    assert {"librivox" in str(two[0][0]), "cards" in str(two[1][0])} == {True}

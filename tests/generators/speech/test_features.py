@@ -1,0 +1,83 @@
+"""WORLD features and the prosody renderer: each change does what it says, measured back."""
+
+import numpy as np
+import pytest
+
+from conditioning.audio import load_audio
+from generators.speech.features import (
+    CHANGES,
+    FRAME_MS,
+    apply_prosody,
+    content_features,
+    prosody_features,
+    rule_changes,
+    synthesize,
+    world_analyze,
+)
+from generators.speech.profiles import PROFILES, PROSODY, default_direction_model
+
+
+@pytest.fixture(scope="module")
+def feats(real_clip):
+    return world_analyze(load_audio(real_clip, target_sr=22050).wav)
+
+
+def test_frame_rate_and_shapes(feats, real_clip):
+    seconds = load_audio(real_clip).duration
+    assert abs(feats.frames * FRAME_MS / 1000 - seconds) < 0.05
+    assert content_features(feats).shape == (feats.frames, 20)
+    pros = prosody_features(feats)
+    assert pros.shape == (feats.frames, 4) and set(np.unique(pros[:, 1])) <= {0.0, 1.0}
+
+
+def test_no_change_is_identity(feats):
+    zero = np.zeros((feats.frames, len(CHANGES)))
+    out = apply_prosody(feats, zero)
+    assert out.frames == feats.frames
+    assert np.allclose(out.f0, feats.f0) and np.allclose(out.sp, feats.sp, rtol=1e-6)
+
+
+def test_each_change_moves_its_parameter(feats):
+    c = np.zeros((feats.frames, len(CHANGES)))
+    c[:, 0] = 12.0  # one octave up
+    up = apply_prosody(feats, c)
+    v = feats.f0 > 0
+    assert np.allclose(up.f0[v], np.clip(feats.f0[v] * 2, 50, 900))
+    c[:] = 0
+    c[:, 1] = 6.0
+    loud = apply_prosody(feats, c)
+    assert np.allclose(loud.sp / feats.sp, 10 ** 0.6, rtol=2e-3)
+    c[:] = 0
+    c[:, 4] = np.log(1.25)  # 25 % faster
+    fast = apply_prosody(feats, c)
+    assert abs(fast.frames - feats.frames / 1.25) <= 1
+    c[:] = 0
+    c[:, 3] = 0.3
+    breathy = apply_prosody(feats, c)
+    assert breathy.ap[v].mean() > feats.ap[v].mean()
+
+
+def test_rule_changes_follow_the_profiles(feats):
+    pros = prosody_features(feats)
+    assert np.allclose(rule_changes(pros, np.zeros(len(PROSODY))), 0)
+    for emo, sign in [("angry", 1), ("happy", 1), ("sad", -1)]:
+        ch = rule_changes(pros, np.array(PROFILES[emo]))
+        assert np.sign(np.median(ch[:, 0])) == sign  # F0
+        assert np.sign(np.median(ch[:, 1])) == sign  # level
+    sad = rule_changes(pros, np.array(PROFILES["sad"]))
+    assert np.all(sad[:, 4] < 0)  # slower
+
+
+def test_synthesis_keeps_duration_and_is_finite(feats):
+    y = synthesize(feats)
+    assert np.isfinite(y).all()
+    assert abs(len(y) - feats.frames * 256) <= 512
+
+
+def test_direction_model_signs_match_the_literature():
+    m = default_direction_model()
+    i = {n: k for k, n in enumerate(PROSODY)}
+    assert m.directions["angry"][i["loudness"]] > 0 and m.directions["sad"][i["loudness"]] < 0
+    assert m.directions["sad"][i["rate"]] < 0 and m.directions["fearful"][i["rate"]] > 0
+    assert m.directions["surprised"][i["final"]] > 0
+    assert m.axes is not None

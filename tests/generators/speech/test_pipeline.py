@@ -1,0 +1,104 @@
+"""The conversion pipeline's plumbing with a tiny untrained denoiser: inputs, curves, outputs."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conditioning import parse_emotion
+from generators.speech.pipeline_speech import (
+    OVERLAP_FRAMES,
+    WINDOW_FRAMES,
+    EmotionVoiceConversionPipeline,
+    limit_peaks,
+)
+
+
+def g(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_converts_a_real_recording(tiny_pipeline, real_clip):
+    wav, sr = sf.read(real_clip, dtype="float32")
+    out = tiny_pipeline(wav, sr, emotion="angry@0.7", num_inference_steps=2, generator=g())
+    assert out.sample_rate == 22050 and out.audio.dtype == np.float32
+    assert np.isfinite(out.audio).all()
+    assert 20 * np.log10(np.abs(out.audio).max()) <= -1.0 + 1e-3
+    assert 0.5 < out.duration / (len(wav) / sr) < 2.0
+    assert out.changes.shape[1] == 5 and out.embedding.shape[1] == 8
+
+
+def test_stereo_any_rate_and_path_input(tiny_pipeline, real_clip, tmp_path):
+    wav, sr = sf.read(real_clip, dtype="float32")
+    stereo = np.stack([wav, wav * 0.5], axis=1)
+    path = tmp_path / "in.flac"
+    sf.write(path, stereo, sr)
+    out = tiny_pipeline(str(path), emotion="sad", num_inference_steps=1, generator=g())
+    assert out.audio.ndim == 1 and len(out.audio) > 22050
+
+
+def test_curve_changes_the_embedding_over_time(tiny_pipeline):
+    spec = parse_emotion("sad -> angry over 2 s")
+    emb = tiny_pipeline.emotion_embedding(spec, 300)
+    loud = 2  # loudness dimension
+    assert emb[0, loud] < 0 < emb[-1, loud]
+    with pytest.raises(ValueError, match="seconds"):
+        tiny_pipeline.emotion_embedding(parse_emotion("sad -> angry over 4 bars"), 10)
+
+
+def test_intensity_scales_the_embedding(tiny_pipeline):
+    e = [tiny_pipeline.emotion_embedding(parse_emotion(f"angry@{i}"), 1)[0] for i in (0, 0.5, 1)]
+    assert np.allclose(e[0], 0) and np.allclose(e[2], 2 * e[1])
+
+
+def test_long_input_windows_overlap_and_cover(tiny_pipeline):
+    T = WINDOW_FRAMES * 2 + 300
+    rng = np.random.default_rng(0)
+    content, pros = rng.normal(size=(T, 20)).astype(np.float32), np.zeros((T, 4), np.float32)
+    emb = np.zeros((T, 8), np.float32)
+    x = tiny_pipeline._generate(content, pros, emb, np.zeros(256, np.float32), 1, 1.0, g())
+    assert x.shape == (T, 5) and np.isfinite(x).all()
+    assert OVERLAP_FRAMES < WINDOW_FRAMES
+
+
+@pytest.mark.parametrize(
+    "audio,match",
+    [
+        (np.zeros(22050, np.float32), "silent"),
+        (np.zeros(100, np.float32), "long"),
+        (np.full(22050 * 130, 0.1, np.float32), "maximum"),
+    ],
+)
+def test_bad_audio_is_refused(tiny_pipeline, audio, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_pipeline(audio, 22050, emotion="happy", num_inference_steps=1)
+
+
+def test_bad_settings_are_refused(tiny_pipeline, real_clip):
+    with pytest.raises(ValueError, match="unknown emotion"):
+        tiny_pipeline(str(real_clip), emotion="blorp@2")
+    with pytest.raises(ValueError, match="num_inference_steps"):
+        tiny_pipeline(str(real_clip), emotion="happy", num_inference_steps=0)
+    with pytest.raises(ValueError, match="vocoder"):
+        tiny_pipeline(str(real_clip), emotion="happy", vocoder="griffin")
+
+
+def test_save_and_load_round_trip(tiny_pipeline, tmp_path):
+    tiny_pipeline.save_pretrained(tmp_path / "ckpt", fp16=True)
+    pipe = EmotionVoiceConversionPipeline.from_pretrained(tmp_path / "ckpt")
+    assert pipe.denoiser.dtype == torch.float32
+    for a, b in zip(pipe.denoiser.parameters(), tiny_pipeline.denoiser.parameters()):
+        assert torch.allclose(a, b, atol=1e-2)
+    assert pipe.direction_model.categories == tiny_pipeline.direction_model.categories
+    with pytest.raises(ValueError, match="not a speech checkpoint"):
+        EmotionVoiceConversionPipeline.from_pretrained(tmp_path)
+
+
+def test_limiter_keeps_peaks_under_the_ceiling_and_leaves_quiet_audio_alone():
+    t = np.arange(22050) / 22050
+    loud = (1.8 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    out = limit_peaks(loud, 22050)
+    assert np.abs(out).max() <= 10 ** (-1 / 20) + 1e-6
+    assert np.sqrt(np.mean(out**2)) > 0.5  # limited, not muted
+    quiet = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    assert np.array_equal(limit_peaks(quiet, 22050), quiet)

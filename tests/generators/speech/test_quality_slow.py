@@ -1,0 +1,73 @@
+"""The speech issue's measurable claims, on real recordings with the embedded default (slow).
+
+Run: AFFECT_SLOW_TESTS=1 python -m pytest tests/generators/speech/test_quality_slow.py
+"""
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    from evaluators.loop_speech import evaluate_speech, real_recordings
+    from generators.speech import EmotionVoiceConversionPipeline
+
+    pipe = EmotionVoiceConversionPipeline.from_pretrained()
+    pipe.set_progress_bar_config(disable=True)
+    return evaluate_speech(pipe, tmp_path_factory.mktemp("eval"), real_recordings(),
+                           ["angry", "happy", "fearful", "sad", "surprised"],
+                           [0.0, 0.25, 0.5, 0.75, 1.0], keep_audio=False)
+
+
+def test_words_kept(report):
+    assert report["quality"]["wer_increase_points"] <= 10.0
+
+
+def test_speaker_kept(report):
+    assert report["quality"]["speaker_cosine_min"] >= 0.75
+
+
+def test_correlates_move_the_literature_way_monotonically(report):
+    failing = {k: c["spearman_of_means"] for k, c in report["correlates"].items() if not c["pass"]}
+    assert not failing, failing
+
+
+def test_recognizer_reads_the_target(report):
+    assert report["accuracy_at_max_intensity"]["accuracy"] >= 0.8
+
+
+def test_clean_audio(report):
+    q = report["quality"]
+    assert q["clips_with_nan"] == 0 and q["clips_clipped"] == 0 and q["max_peak_db"] <= -1.0 + 1e-3
+
+
+def test_no_seams_on_a_30_s_input():
+    """A 30 s input is converted in model windows and vocoder blocks. The blocks must join
+    seamlessly: around every join, the block-wise waveform matches a single pass of the vocoder
+    over the whole mel (SNR >= 25 dB); and the generated changes are smooth across windows."""
+    from apps.bench import real_speech_30s
+    from conditioning.audio import resample
+    from generators.speech import EmotionVoiceConversionPipeline
+    from generators.speech.pipeline_speech import VOCODER_BLOCK
+
+    pipe = EmotionVoiceConversionPipeline.from_pretrained()
+    wav, sr = real_speech_30s()
+    out = pipe(wav, sr, emotion="angry@1.0", generator=torch.Generator().manual_seed(0))
+    assert out.duration > 25
+    ch = np.abs(np.diff(out.changes, axis=0)).max(1)  # per-frame jumps of the standardised changes
+    assert np.isfinite(ch).all() and ch.max() < 2.0
+    x = resample(wav, sr, 22050)
+    blocks = pipe._vocode(x)
+    voc = pipe.vocoder()
+    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        whole = voc(pipe._mel(torch.from_numpy(x))[None])[0].float().numpy()[: len(blocks)]
+    hop = 256
+    for j in range(VOCODER_BLOCK, len(blocks) // hop, VOCODER_BLOCK):
+        a, b = (j - 8) * hop, (j + 8) * hop
+        err = blocks[a:b] - whole[a:b]
+        snr = 10 * np.log10((whole[a:b] ** 2).sum() / max((err**2).sum(), 1e-12))
+        assert snr >= 25, (j, snr)
