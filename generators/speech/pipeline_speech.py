@@ -294,12 +294,12 @@ class EmotionVoiceConversionPipeline(DiffusionPipeline):
 
 @torch.inference_mode()
 def vocode(voc, mel_fn, wav: np.ndarray, source: np.ndarray | None = None, moved=None,
-           device: torch.device | str = "cpu") -> np.ndarray:
+           device: torch.device | str = "cpu", half: bool = True) -> np.ndarray:
     """HiFi-GAN over the mel of the WORLD signal ``wav``, in blocks of ``VOCODER_BLOCK`` frames with
     ``VOCODER_CONTEXT`` frames of context on each side (discarded), so blocks join seamlessly.
     With the ``source`` speech and its ``moved`` features, unvoiced frames take the source's own
     mel (moved in time, level and tilt) instead of WORLD's re-synthesis of them. bfloat16 on CPUs
-    that support it natively, float16 on CUDA."""
+    that support it natively, float16 on CUDA (``half=False``: float32 everywhere)."""
     device = torch.device(device)
     mel = mel_fn(torch.from_numpy(wav))
     if source is not None and moved is not None:
@@ -314,9 +314,9 @@ def vocode(voc, mel_fn, wav: np.ndarray, source: np.ndarray | None = None, moved
     pieces = []
     if device.type == "cpu":
         amp = dict(device_type="cpu", dtype=torch.bfloat16,
-                   enabled=torch.ops.mkldnn._is_mkldnn_bf16_supported())
+                   enabled=half and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     else:
-        amp = dict(device_type=device.type, dtype=torch.float16, enabled=device.type == "cuda")
+        amp = dict(device_type=device.type, dtype=torch.float16, enabled=half and device.type == "cuda")
     for s in range(0, n, VOCODER_BLOCK):
         e = min(n, s + VOCODER_BLOCK)
         a, b = max(0, s - VOCODER_CONTEXT), min(n, e + VOCODER_CONTEXT)

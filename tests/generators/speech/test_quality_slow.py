@@ -51,23 +51,32 @@ def test_no_seams_on_a_30_s_input():
     from apps.bench import real_speech_30s
     from conditioning.audio import resample
     from generators.speech import EmotionVoiceConversionPipeline
-    from generators.speech.pipeline_speech import VOCODER_BLOCK
+    from generators.speech.pipeline_speech import VOCODER_BLOCK, vocode
 
     pipe = EmotionVoiceConversionPipeline.from_pretrained()
     wav, sr = real_speech_30s()
     out = pipe(wav, sr, emotion="angry@1.0", generator=torch.Generator().manual_seed(0))
     assert out.duration > 25
-    ch = np.abs(np.diff(out.changes, axis=0)).max(1)  # per-frame jumps of the standardised changes
-    assert np.isfinite(ch).all() and ch.max() < 2.0
+    from generators.speech.features import CHANGE_SCALES
+    from generators.speech.pipeline_speech import OVERLAP_FRAMES, WINDOW_FRAMES
+
+    jumps = np.abs(np.diff(out.changes / CHANGE_SCALES, axis=0)).max(1)  # frame-to-frame, standardised
+    assert np.isfinite(jumps).all()
+    T = len(out.changes)
+    starts = list(range(0, T - WINDOW_FRAMES + 1, WINDOW_FRAMES - OVERLAP_FRAMES)) + [T - WINDOW_FRAMES]
+    cross = np.zeros(len(jumps), bool)
+    for s in starts[1:]:
+        cross[s : s + OVERLAP_FRAMES] = True  # where two windows are cross-faded
+    assert cross.any() and jumps[cross].max() <= jumps[~cross].max()
     x = resample(wav, sr, 22050)
-    blocks = pipe._vocode(x)
-    voc = pipe.vocoder()
-    bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-        whole = voc(pipe._mel(torch.from_numpy(x))[None])[0].float().numpy()[: len(blocks)]
+    # float32 for this comparison: bfloat16's rounding differs between any two input lengths
+    # (measured: 15-30 dB SNR mid-block as well), which would hide what is being tested
+    blocks = vocode(pipe.vocoder(), pipe._mel, x, half=False)
+    with torch.inference_mode():
+        whole = pipe.vocoder()(pipe._mel(torch.from_numpy(x))[None])[0].numpy()[: len(blocks)]
     hop = 256
     for j in range(VOCODER_BLOCK, len(blocks) // hop, VOCODER_BLOCK):
         a, b = (j - 8) * hop, (j + 8) * hop
         err = blocks[a:b] - whole[a:b]
         snr = 10 * np.log10((whole[a:b] ** 2).sum() / max((err**2).sum(), 1e-12))
-        assert snr >= 25, (j, snr)
+        assert snr >= 60, (j, snr)
