@@ -90,6 +90,17 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
     return report
 
 
+def _short(coords: dict) -> str:
+    """'angry 0.78 + happy 0.22 (x0.99)' from a reading's coordinates: the two largest parts."""
+    from conditioning import parse_emotion
+
+    spec = parse_emotion(coords["spec"])
+    if spec.is_neutral:
+        return "neutral"
+    parts = sorted(spec.weights.items(), key=lambda kv: -kv[1])[:2]
+    return " + ".join(f"{k} {w:.2f}" for k, w in parts) + f" (x{spec.intensity:.2f})"
+
+
 def _mark(ok: bool) -> str:
     return "<span class='pass'>pass</span>" if ok else "<span class='fail'>FAIL</span>"
 
@@ -125,8 +136,8 @@ def render_all_html(summary: dict, reports: dict, cross: dict | None) -> str:
         if cross["transfers"]:
             parts.append("<h3>Transfer: the emotion read from a voice drives the music</h3>")
             parts.append("<table><tr><th>voice</th><th>voice read as</th><th>music read as</th><th>VAD distance</th></tr>"
-                         + "".join(f"<tr><td>{html.escape(Path(t['voice']).name)}</td><td>{html.escape(t['voice_reading']['spec'])}"
-                                   f"</td><td>{html.escape(t['music_reading']['spec'])}</td><td>{t['vad_distance']:.2f}</td></tr>"
+                         + "".join(f"<tr><td>{html.escape(Path(t['voice']).name)}</td><td>{html.escape(_short(t['voice_reading']))}"
+                                   f"</td><td>{html.escape(_short(t['music_reading']))}</td><td>{t['vad_distance']:.2f}</td></tr>"
                                    for t in cross["transfers"]) + "</table>")
     for medium, rep in reports.items():
         parts.append(f"<h2>{html.escape(medium)}</h2>")
