@@ -322,7 +322,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
             folder = render_rule_corpus(data["render_dir"], int(data["sentences_per_voice"]),
                                         data.get("voices"), int(data.get("seed", 1)),
-                                        baseline=bool(data.get("baseline", True)))
+                                        baseline=bool(data.get("baseline", True)),
+                                        real=data.get("real"),
+                                        real_renders=int(data.get("real_renders", 0)))
         out = args.output_dir or cfg["training"]["output_dir"]
         rec = train_recognizer(folder, out, hidden=int(cfg["training"].get("hidden", 64)),
                                epochs=int(cfg["training"].get("epochs", 400)),

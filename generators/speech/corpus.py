@@ -352,8 +352,23 @@ def pair_targets(neutral: str | Path, emotional: str | Path) -> tuple[Utterance,
 BASELINE_SPREAD = np.array([4.0, 0.2, 0.0, 0.1, 1.0, 0.0, 0.0, 0.0])
 
 
+def read_real(path: str | Path) -> np.ndarray:
+    """A real recording at 22,050 Hz; headerless ``.raw`` files are read as 16 kHz 16-bit mono
+    (the format of Debian's pocketsphinx-testdata)."""
+    import soundfile as sf
+
+    from conditioning.audio import resample
+
+    if str(path).endswith(".raw"):
+        wav, sr = sf.read(str(path), samplerate=16000, channels=1, format="RAW", subtype="PCM_16",
+                          dtype="float32")
+        return load_audio(resample(wav, sr, SR), SR).wav
+    return load_audio(path, target_sr=SR).wav
+
+
 def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] | None = None,
-                       seed: int = 1, vocoder: str = "universal", baseline: bool = True) -> Path:
+                       seed: int = 1, vocoder: str = "universal", baseline: bool = True,
+                       real: list[str] | None = None, real_renders: int = 0) -> Path:
     """A labelled emotional corpus rendered by the literature rules (no diffusion model).
 
     For each voice and sentence (sentences drawn with a seed different from the generator's),
@@ -365,7 +380,9 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
     re-synthesised as the pipeline does (WORLD, then HiFi-GAN with the source's unvoiced frames),
     at a random level (+-6 dB). Writes
     ``out_dir/*.wav`` and ``labels.csv`` (file, emotion, speaker, text): the folder format any
-    recognizer trainer reads. Used to train the embedded speech recognizer.
+    recognizer trainer reads. ``real`` recordings (never the evaluation's) are rendered
+    ``real_renders`` times each in the same way, so that real neutral speech is in the corpus.
+    Used to train the embedded speech recognizer.
     """
     import soundfile as sf
 
@@ -379,7 +396,7 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
     out = Path(out_dir)
     voices = voices or default_voices()
     recipe = {"sentences_per_voice": n_sentences, "voices": voices, "seed": seed, "vocoder": vocoder,
-              "baseline": baseline}
+              "baseline": baseline, "real": list(real or []), "real_renders": real_renders}
     done = out / "recipe.json"
     if (out / "labels.csv").is_file() and done.is_file() and json.loads(done.read_text()) == recipe:
         logger.info("rule corpus: %s is already rendered for this recipe", out)
@@ -390,32 +407,40 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
     model = default_direction_model()
     voc, mel = load_hifigan(vocoder), MelSpectrogram()
     rows = []
+
+    def render(wav: np.ndarray, name: str, speaker: str, text: str) -> None:
+        feats = world_analyze(wav)
+        cat = CATEGORIES[rng.integers(len(CATEGORIES))]
+        inten = 0.0 if cat == "neutral" else float(rng.uniform(0.5, 1.3))
+        c = np.zeros(len(CATEGORIES))
+        if cat != "neutral":
+            c[CATEGORIES.index(cat)] = inten
+        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(0.75, 1.25, 8)
+        if baseline:  # this clip's "speaker" has its own neutral: few voices, many baselines
+            raw = raw + rng.uniform(-1, 1, 8) * BASELINE_SPREAD
+        raw = clip_raw(raw)
+        moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
+        y = vocode(voc, mel, synthesize(moved), wav, moved)
+        y = limit_peaks(y * 10 ** (rng.uniform(-6, 6) / 20), SR)
+        file = f"{name}_{cat}.wav"
+        with atomic_write(out / file, "wb") as t:
+            sf.write(t, y, SR, format="WAV", subtype="PCM_16")
+        label = "neutral" if cat == "neutral" else f"{cat}@{inten:.3f}"
+        rows.append({"file": file, "emotion": label, "speaker": speaker, "text": text})
+
     with tempfile.TemporaryDirectory() as tmp:
         for v, voice in enumerate(voices):
             for i in range(n_sentences):
                 text = texts[v * n_sentences + i]
                 src = Path(tmp) / "u.wav"
                 synthesize_tts(text, voice, src)
-                audio = load_audio(src, target_sr=SR)
-                feats = world_analyze(audio.wav)
-                cat = CATEGORIES[rng.integers(len(CATEGORIES))]
-                inten = 0.0 if cat == "neutral" else float(rng.uniform(0.5, 1.3))
-                c = np.zeros(len(CATEGORIES))
-                if cat != "neutral":
-                    c[CATEGORIES.index(cat)] = inten
-                raw = from_z(model.steer_contributions(None, c)) * rng.uniform(0.75, 1.25, 8)
-                if baseline:  # this clip's "speaker" has its own neutral: few voices, many baselines
-                    raw = raw + rng.uniform(-1, 1, 8) * BASELINE_SPREAD
-                raw = clip_raw(raw)
-                moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
-                y = vocode(voc, mel, synthesize(moved), audio.wav, moved)
-                y = limit_peaks(y * 10 ** (rng.uniform(-6, 6) / 20), SR)
-                name = f"{v:02d}_{i:04d}_{cat}.wav"
-                with atomic_write(out / name, "wb") as t:
-                    sf.write(t, y, SR, format="WAV", subtype="PCM_16")
-                label = "neutral" if cat == "neutral" else f"{cat}@{inten:.3f}"
-                rows.append({"file": name, "emotion": label, "speaker": voice, "text": text})
+                render(load_audio(src, target_sr=SR).wav, f"{v:02d}_{i:04d}", voice, text)
             logger.info("rule corpus: %s done (%d clips)", voice, len(rows))
+    for r, path in enumerate(real or []):
+        wav = read_real(path)
+        for i in range(real_renders):
+            render(wav, f"real{r:02d}_{i:04d}", Path(path).stem, "")
+        logger.info("rule corpus: real recording %s done (%d clips)", path, len(rows))
     with atomic_write(out / "labels.csv", "w") as t:
         with open(t, "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=["file", "emotion", "speaker", "text"])

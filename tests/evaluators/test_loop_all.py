@@ -61,6 +61,16 @@ def test_eval_all_writes_every_part_and_one_page(tmp_path):
     page = (tmp_path / "report.html").read_text()
     # music: 4 figures, speech: 4 + correlates, cross-modal: 1
     assert page.count("<img") == 10 and "http" not in page.split("<body>")[1]
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page):
+        img = Image.open(io.BytesIO(base64.b64decode(data)))
+        img.load()  # a real, complete PNG
+        assert min(img.size) > 100
     assert (tmp_path / "speech" / "report.html").exists() and (tmp_path / "music" / "report.html").exists()
 
 
