@@ -141,7 +141,6 @@ def speech_bounds(wav: np.ndarray, sr: int, threshold_db: float = 35.0, margin_s
 
     Leading and trailing silence outside it, less a small margin, can be set aside.
     """
-    hop = max(1, int(sr * 0.01))
     levels = frame_rms_db(wav, sr, 0.02)
     hop20 = max(1, int(sr * 0.02))
     active = np.flatnonzero(levels > levels.max() - threshold_db)
@@ -149,7 +148,6 @@ def speech_bounds(wav: np.ndarray, sr: int, threshold_db: float = 35.0, margin_s
         return 0, len(wav)
     start = max(0, active[0] * hop20 - int(margin_s * sr))
     end = min(len(wav), (active[-1] + 1) * hop20 + int(margin_s * sr))
-    del hop
     return int(start), int(end)
 
 

@@ -73,10 +73,8 @@ def audio_features(wav: np.ndarray, sample_rate: int) -> dict[str, float]:
     env = np.convolve(np.maximum(flux, 0), np.hanning(7) / np.hanning(7).sum(), mode="same")
     thr = env.mean() + env.std()
     peaks = np.flatnonzero((env[1:-1] > env[:-2]) & (env[1:-1] >= env[2:]) & (env[1:-1] > thr))
-    power = spec.sum(1)
     loud = np.sqrt(np.mean(x**2))
     centroid = float((spec * freqs).sum() / (spec.sum() + 1e-12))
-    del power
     return {"mode_major": mode_major, "onset_rate": len(peaks) / (len(x) / SR),
             "loudness_db": float(20 * np.log10(loud + 1e-12)), "centroid_log": float(np.log(centroid + 1e-6))}
 
