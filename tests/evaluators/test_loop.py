@@ -2,30 +2,11 @@
 
 import json
 
-import numpy as np
-import torch
-
 from evaluators.loop import evaluate_music
-from generators.music.mapping import AttributeSpace, default_direction_model
-from generators.music.modeling_music import build_unet
-from generators.music.pipeline_music import MusicPipeline, make_scheduler
 
 
-def tiny_pipe():
-    rng = np.random.default_rng(0)
-    a = np.abs(rng.normal([0.7, 0.8, 4, 0, 70, 10, 2, 1, 0.2, 1], 0.5, (100, 10)))
-    a[:, 0] = rng.random(100) < 0.7
-    a[:40, 3] = 5.0
-    space = AttributeSpace.from_corpus(a)
-    torch.manual_seed(0)
-    pipe = MusicPipeline(unet=build_unet((8, 16), 1, 4), scheduler=make_scheduler())
-    pipe.set_mapping(space, default_direction_model(space))
-    pipe.set_progress_bar_config(disable=True)
-    return lambda **kw: pipe(num_inference_steps=2, **kw)
-
-
-def test_loop_writes_pieces_and_a_self_contained_report(tmp_path):
-    report = evaluate_music(tiny_pipe(), tmp_path, ["happy", "sad"], [0.0, 1.0], [0, 1], num_bars=2)
+def test_loop_writes_pieces_and_a_self_contained_report(tiny_music, tmp_path):
+    report = evaluate_music(tiny_music, tmp_path, ["happy", "sad"], [0.0, 1.0], [0, 1], num_bars=2)
     assert report["sweep"]["pieces"] == 8
     assert len(list((tmp_path / "pieces").glob("*.mid"))) == 8
     saved = json.loads((tmp_path / "report.json").read_text())
@@ -38,10 +19,10 @@ def test_loop_writes_pieces_and_a_self_contained_report(tmp_path):
     assert "http" not in page.split("<body>")[1]  # nothing fetched from outside
 
 
-def test_files_mode_scores_readable_files_and_lists_failed(tmp_path):
+def test_files_mode_scores_readable_files_and_lists_failed(tiny_music, tmp_path):
     from evaluators.loop import evaluate_files
 
-    evaluate_music(tiny_pipe(), tmp_path / "gen", ["happy", "sad"], [1.0], [0], num_bars=2)
+    evaluate_music(tiny_music, tmp_path / "gen", ["happy", "sad"], [1.0], [0], num_bars=2)
     pieces = tmp_path / "gen" / "pieces"
     (pieces / "broken.mid").write_text("not midi")
     labels = tmp_path / "labels.csv"

@@ -10,22 +10,6 @@ from evaluators.loop_all import evaluate_all
 from evaluators.loop_speech import real_recordings
 
 
-def tiny_music():
-    from generators.music.mapping import AttributeSpace, default_direction_model
-    from generators.music.modeling_music import build_unet
-    from generators.music.pipeline_music import MusicPipeline, make_scheduler
-
-    rng = np.random.default_rng(0)
-    a = np.abs(rng.normal([0.7, 0.8, 4, 0, 70, 10, 2, 1, 0.2, 1], 0.5, (100, 10)))
-    a[:, 0] = rng.random(100) < 0.7
-    space = AttributeSpace.from_corpus(a)
-    torch.manual_seed(0)
-    pipe = MusicPipeline(unet=build_unet((8, 16), 1, 4), scheduler=make_scheduler())
-    pipe.set_mapping(space, default_direction_model(space))
-    pipe.set_progress_bar_config(disable=True)
-    return lambda **kw: pipe(num_inference_steps=2, **kw)
-
-
 def tiny_speech():
     from generators.speech.modeling_speech import ProsodyDenoiser
     from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline, make_scheduler
@@ -39,13 +23,13 @@ def tiny_speech():
     return lambda wav, sr, **kw: pipe(wav, sr, num_inference_steps=1, vocoder="world", **kw)
 
 
-def test_eval_all_writes_every_part_and_one_page(tmp_path):
+def test_eval_all_writes_every_part_and_one_page(tiny_music, tmp_path):
     sweep = {
         "music": {"emotions": ["happy", "sad"], "intensities": [0.0, 1.0], "seeds": [0], "num_bars": 2},
         "speech": {"emotions": ["angry", "sad"], "intensities": [0.0, 1.0], "recordings": 1},
         "cross": {"specs": ["happy@1", "sad@1"]},
     }
-    report = evaluate_all(tmp_path, {"music": tiny_music(), "speech": tiny_speech()}, sweep)
+    report = evaluate_all(tmp_path, {"music": tiny_music, "speech": tiny_speech()}, sweep)
     s = report["summary"]
     assert set(s["media"]) == {"music", "speech"} and s["not_landed"] == ["face"]
     assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1"}
