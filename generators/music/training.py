@@ -30,6 +30,7 @@ from generators.music.corpus import Corpus, build_corpus
 from generators.music.mapping import AttributeSpace, default_direction_model, fit_direction_model
 from generators.music.modeling_music import build_unet, condition_channels, model_input
 from generators.music.representation import ATTRIBUTES, ROLL_ATTRIBUTES, SEGMENT_STEPS
+from generators.training_utils import prepare_training, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +42,6 @@ def _sampling_weights(sources: np.ndarray, balance: float) -> np.ndarray:
     names, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
     w = counts[inverse].astype(np.float64) ** (-balance)
     return w / w.sum()
-
-
-def _checkpoints(output_dir: Path) -> list[Path]:
-    ckpt = output_dir / "checkpoints"
-    if not ckpt.is_dir():
-        return []
-    return sorted(ckpt.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
 def train_music(
@@ -62,8 +56,6 @@ def train_music(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from diffusers import DDPMScheduler
-    from diffusers.optimization import get_cosine_schedule_with_warmup
-    from diffusers.training_utils import EMAModel
 
     from generators.music.pipeline_music import MusicPipeline, make_scheduler
 
@@ -116,19 +108,9 @@ def train_music(
         beta_schedule=tcfg["beta_schedule"],
         prediction_type=prediction_type,
     )
-    opt = torch.optim.AdamW(unet.parameters(), lr=float(tcfg["learning_rate"]), weight_decay=1e-4)
-    lr_sched = get_cosine_schedule_with_warmup(opt, int(tcfg["warmup_steps"]), max_steps)
-    ema = EMAModel(unet.parameters(), decay=float(tcfg["ema_decay"]))
-    unet, opt, lr_sched = accelerator.prepare(unet, opt, lr_sched)
-    ema.to(device)
-    accelerator.register_for_checkpointing(ema)
-
-    step = 0
-    ckpts = _checkpoints(out)
-    if resume and ckpts:
-        accelerator.load_state(str(ckpts[-1]))
-        step = int(ckpts[-1].name.split("-")[1])
-        logger.info("resumed from %s", ckpts[-1])
+    state = prepare_training(accelerator, unet, tcfg, max_steps, out, resume)
+    unet, opt, lr_sched, ema, step = (state.model, state.optimizer, state.lr_scheduler,
+                                      state.ema, state.step)
     rng = np.random.default_rng(int(tcfg["seed"]) + step)
     batch = int(tcfg["batch_size"])
     half = SEGMENT_STEPS // 2
@@ -182,10 +164,7 @@ def train_music(
             max_minutes
         )
         if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps or out_of_time:
-            path = out / "checkpoints" / f"step-{step:07d}"
-            accelerator.save_state(str(path))
-            for old in _checkpoints(out)[: -int(tcfg["keep_checkpoints"])]:
-                shutil.rmtree(old, ignore_errors=True)
+            save_checkpoint(accelerator, out, step, int(tcfg["keep_checkpoints"]))
         if out_of_time:
             logger.info("stopping at step %d: max_minutes reached (resume to go on)", step)
             break

@@ -40,6 +40,7 @@ from generators.speech.corpus import (
 )
 from generators.speech.features import CHANGE_SCALES, FRAME_MS, rule_changes
 from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
+from generators.training_utils import prepare_training, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -155,18 +156,11 @@ def build_examples(data: dict, seed: int):
         "source": source, "pairs": len(items)}
 
 
-def _checkpoints(out: Path) -> list[Path]:
-    d = out / "checkpoints"
-    return sorted(d.glob("step-*"), key=lambda p: int(p.name.split("-")[1])) if d.is_dir() else []
-
-
 def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | None = None,
                  resume: bool = True) -> Path:
     """Run the recipe ``cfg``; returns the folder of the final pipeline."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from diffusers.optimization import get_cosine_schedule_with_warmup
-    from diffusers.training_utils import EMAModel
 
     from generators.speech.modeling_speech import ProsodyDenoiser
     from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline, make_scheduler
@@ -182,19 +176,11 @@ def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | N
     max_steps = int(max_steps or tcfg["max_steps"])
     model = ProsodyDenoiser(**mcfg)
     scheduler = make_scheduler(training=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=float(tcfg["learning_rate"]), weight_decay=1e-4)
-    lr_sched = get_cosine_schedule_with_warmup(opt, int(tcfg["warmup_steps"]), max_steps)
-    ema = EMAModel(model.parameters(), decay=float(tcfg["ema_decay"]))
-    model, opt, lr_sched = accelerator.prepare(model, opt, lr_sched)
-    ema.to(device)
-    accelerator.register_for_checkpointing(ema)
-    step = 0
-    ckpts = _checkpoints(out)
-    if resume and ckpts:
-        accelerator.load_state(str(ckpts[-1]))
-        step = int(ckpts[-1].name.split("-")[1])
+    state = prepare_training(accelerator, model, tcfg, max_steps, out, resume)
+    model, opt, lr_sched, ema, step = (state.model, state.optimizer, state.lr_scheduler,
+                                       state.ema, state.step)
+    if step:
         examples.rng = np.random.default_rng(seed + step)
-        logger.info("resumed from %s", ckpts[-1])
     batch = int(tcfg["batch_size"])
     drop = float(tcfg["emotion_dropout"])
     start, losses = time.time(), []
@@ -226,10 +212,7 @@ def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | N
             logger.info("step %d loss %.4f (%.0f s)", step, np.mean(losses[-50:]), time.time() - start)
         out_of_time = max_minutes is not None and time.time() - start > 60 * float(max_minutes)
         if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps or out_of_time:
-            path = out / "checkpoints" / f"step-{step:07d}"
-            accelerator.save_state(str(path))
-            for old in _checkpoints(out)[: -int(tcfg.get("keep_checkpoints", 2))]:
-                shutil.rmtree(old, ignore_errors=True)
+            save_checkpoint(accelerator, out, step, int(tcfg.get("keep_checkpoints", 2)))
         if out_of_time:
             logger.info("stopping at step %d: max_minutes reached", step)
             break
