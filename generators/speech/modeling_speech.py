@@ -20,22 +20,7 @@ from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-
-class _Block(nn.Module):
-    def __init__(self, channels: int, dilation: int, emb_dim: int, groups: int = 8):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(groups, channels)
-        self.conv1 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
-        self.norm2 = nn.GroupNorm(groups, channels)
-        self.conv2 = nn.Conv1d(channels, channels, 3, padding=1)
-        self.film = nn.Linear(emb_dim, 2 * channels)
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(emb)[:, :, None].chunk(2, dim=1)
-        h = self.norm2(h) * (1 + scale) + shift
-        h = self.conv2(F.silu(h))
-        return x + h
+from generators.modeling_1d import FiLMResBlock
 
 
 class ProsodyDenoiser(ModelMixin, ConfigMixin):
@@ -57,7 +42,7 @@ class ProsodyDenoiser(ModelMixin, ConfigMixin):
         self.speaker_proj = nn.Sequential(nn.Linear(speaker_dim, emb_dim), nn.SiLU(),
                                           nn.Linear(emb_dim, emb_dim))
         self.conv_in = nn.Conv1d(out_channels + cond_channels, channels, 3, padding=1)
-        self.blocks = nn.ModuleList(_Block(channels, d, emb_dim) for d in dilations)
+        self.blocks = nn.ModuleList(FiLMResBlock(channels, d, emb_dim) for d in dilations)
         self.norm_out = nn.GroupNorm(8, channels)
         self.conv_out = nn.Conv1d(channels, out_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)

@@ -35,6 +35,7 @@ from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler
 
 from conditioning import DirectionVectorModel, EmotionSpec, parse_emotion
 from conditioning.audio import load_audio, speech_bounds
+from generators.modeling_1d import sample_windows
 from generators.speech.features import (
     CHANGE_SCALES,
     CHANGES,
@@ -250,42 +251,14 @@ class EmotionVoiceConversionPipeline(DiffusionPipeline):
     def _generate(self, content, pros, emb, spk, steps, guidance, generator) -> np.ndarray:
         T = len(content)
         cond = np.concatenate([content, pros, emb, np.ones((T, 1), np.float32)], axis=1)
-        win = min(WINDOW_FRAMES, T)
-        starts = list(range(0, T - win + 1, WINDOW_FRAMES - OVERLAP_FRAMES))
-        if starts[-1] + win < T:
-            starts.append(T - win)  # the last window ends at the last frame
         dev, dtype = self.device, self.denoiser.dtype
-        c = torch.from_numpy(np.stack([cond[s : s + win] for s in starts])).transpose(1, 2)
-        c = c.to(dev, dtype)
-        n_emo = len(PROSODY) + 1
-        uncond = c.clone()
-        uncond[:, -n_emo:] = 0
-        spk_t = torch.from_numpy(spk)[None].repeat(len(starts), 1).to(dev, dtype)
-        x = torch.randn((len(starts), len(CHANGES), win), generator=generator, dtype=torch.float32)
-        x = x.to(dev, dtype)
-        self.scheduler.set_timesteps(steps, device=dev)
-        use_cfg = guidance != 1.0
-        for t in self.scheduler.timesteps:
-            if use_cfg:
-                both = self.denoiser(torch.cat([x, x]), t, torch.cat([c, uncond]), torch.cat([spk_t, spk_t]))
-                v_c, v_u = both.chunk(2)
-                v = v_u + guidance * (v_c - v_u)
-            else:
-                v = self.denoiser(x, t, c, spk_t)
-            x = self.scheduler.step(v, t, x).prev_sample
-        x = x.float().cpu().numpy().transpose(0, 2, 1)  # (windows, win, 5)
-        out = np.zeros((T, len(CHANGES)))
-        weight = np.zeros((T, 1))
-        for i, s in enumerate(starts):
-            w = np.ones(win)
-            ramp = np.linspace(0, 1, OVERLAP_FRAMES + 2)[1:-1]
-            if i > 0:
-                w[:OVERLAP_FRAMES] = ramp
-            if i < len(starts) - 1:
-                w[-OVERLAP_FRAMES:] = np.minimum(w[-OVERLAP_FRAMES:], ramp[::-1])
-            out[s : s + win] += x[i] * w[:, None]
-            weight[s : s + win] += w[:, None]
-        return (out / np.maximum(weight, 1e-6)).astype(np.float32)
+        spk_t = torch.from_numpy(spk)[None].to(dev, dtype)
+
+        def model(x, t, c):
+            return self.denoiser(x, t, c, spk_t.expand(len(x), -1))
+
+        return sample_windows(model, self.scheduler, cond, len(CHANGES), len(PROSODY) + 1, steps,
+                              guidance, WINDOW_FRAMES, OVERLAP_FRAMES, dev, dtype, generator)
 
     def _vocode(self, wav: np.ndarray, source: np.ndarray | None = None, moved=None) -> np.ndarray:
         self.vocoder()

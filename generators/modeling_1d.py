@@ -1,0 +1,94 @@
+"""What the frame-sequence diffusion models of the media share: a FiLM-modulated residual block
+over the time axis, and sampling of long sequences in overlapping, cross-faded windows with
+classifier-free guidance on the emotion channels of the condition."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FiLMResBlock(nn.Module):
+    """Dilated 1-D convolution residual block, modulated (scale, shift) by an embedding."""
+
+    def __init__(self, channels: int, dilation: int, emb_dim: int, groups: int = 8):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, channels)
+        self.conv1 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.norm2 = nn.GroupNorm(groups, channels)
+        self.conv2 = nn.Conv1d(channels, channels, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * channels)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(emb)[:, :, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(F.silu(h))
+        return x + h
+
+
+def window_starts(total: int, window: int, overlap: int) -> list[int]:
+    """Start frames of windows of ``window`` frames covering ``total``, overlapping ``overlap``."""
+    win = min(window, total)
+    starts = list(range(0, total - win + 1, window - overlap))
+    if starts[-1] + win < total:
+        starts.append(total - win)  # the last window ends at the last frame
+    return starts
+
+
+@torch.inference_mode()
+def sample_windows(
+    model: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    scheduler,
+    cond: np.ndarray,
+    out_channels: int,
+    n_emotion: int,
+    steps: int,
+    guidance: float,
+    window: int,
+    overlap: int,
+    device: torch.device | str,
+    dtype: torch.dtype,
+    generator: torch.Generator | None = None,
+) -> np.ndarray:
+    """Reverse diffusion over a (T, C) per-frame condition in overlapping windows.
+
+    ``model(x, t, c)`` predicts the target for a batch of windows; the last ``n_emotion`` condition
+    channels are the emotion (zeroed for the unconditional branch of classifier-free guidance).
+    Windows are cross-faded linearly over their overlap. Returns (T, out_channels) float32.
+    """
+    T = len(cond)
+    win = min(window, T)
+    starts = window_starts(T, window, overlap)
+    c = torch.from_numpy(np.stack([cond[s : s + win] for s in starts])).transpose(1, 2)
+    c = c.to(device, dtype)
+    uncond = c.clone()
+    uncond[:, -n_emotion:] = 0
+    x = torch.randn((len(starts), out_channels, win), generator=generator, dtype=torch.float32)
+    x = x.to(device, dtype)
+    scheduler.set_timesteps(steps, device=device)
+    use_cfg = guidance != 1.0
+    for t in scheduler.timesteps:
+        if use_cfg:
+            v_c, v_u = model(torch.cat([x, x]), t, torch.cat([c, uncond])).chunk(2)
+            v = v_u + guidance * (v_c - v_u)
+        else:
+            v = model(x, t, c)
+        x = scheduler.step(v, t, x).prev_sample
+    x = x.float().cpu().numpy().transpose(0, 2, 1)  # (windows, win, C)
+    out = np.zeros((T, out_channels))
+    weight = np.zeros((T, 1))
+    ramp = np.linspace(0, 1, overlap + 2)[1:-1]
+    for i, s in enumerate(starts):
+        w = np.ones(win)
+        if i > 0:
+            w[:overlap] = ramp
+        if i < len(starts) - 1:
+            w[-overlap:] = np.minimum(w[-overlap:], ramp[::-1])
+        out[s : s + win] += x[i] * w[:, None]
+        weight[s : s + win] += w[:, None]
+    return (out / np.maximum(weight, 1e-6)).astype(np.float32)
