@@ -57,3 +57,53 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> Path
     for old in checkpoints(output_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def diffusion_training_loop(accelerator, state: TrainState, scheduler, draw_batch, forward,
+                            n_emotion: int, tcfg: dict, max_steps: int, output_dir: Path) -> list[float]:
+    """The shared v-prediction training loop of the frame-sequence denoisers.
+
+    ``draw_batch()`` gives ``(x0 (B, C, T), cond (B, K, T), extra)`` tensors on the device, padded
+    frames all-zero in ``cond``; ``forward(model, x_t, t, cond, extra)`` runs the model. The last
+    ``n_emotion`` condition channels are dropped (zeroed) with probability
+    ``tcfg["emotion_dropout"]`` per example, which trains the unconditional branch of
+    classifier-free guidance. Checkpoints every ``checkpoint_every`` steps, at the end and when
+    ``max_minutes`` runs out. Returns the losses; ``state.step`` is advanced in place.
+    """
+    import time
+
+    import numpy as np
+
+    model, opt, lr_sched, ema = state.model, state.optimizer, state.lr_scheduler, state.ema
+    drop = float(tcfg["emotion_dropout"])
+    start, losses = time.time(), []
+    max_minutes = tcfg.get("max_minutes")
+    while state.step < max_steps:
+        x0, cond, extra = draw_batch()
+        b = x0.shape[0]
+        mask = (cond.abs().sum(1, keepdim=True) > 0).float()  # padded frames are all zero
+        keep = (torch.rand(b, 1, 1, device=x0.device) >= drop).float()
+        cond = torch.cat([cond[:, :-n_emotion], cond[:, -n_emotion:] * keep], dim=1)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), device=x0.device)
+        xt = scheduler.add_noise(x0, noise, t)
+        target = scheduler.get_velocity(x0, noise, t)
+        pred = forward(model, xt, t, cond, extra)
+        loss = (((pred - target) ** 2) * mask).sum() / (mask.sum() * x0.shape[1]).clamp_min(1)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        lr_sched.step()
+        opt.zero_grad()
+        ema.step(model.parameters())
+        state.step += 1
+        losses.append(loss.item())
+        if state.step % int(tcfg["log_every"]) == 0:
+            logger.info("step %d loss %.4f (%.0f s)", state.step, np.mean(losses[-50:]), time.time() - start)
+        out_of_time = max_minutes is not None and time.time() - start > 60 * float(max_minutes)
+        if state.step % int(tcfg["checkpoint_every"]) == 0 or state.step == max_steps or out_of_time:
+            save_checkpoint(accelerator, output_dir, state.step, int(tcfg.get("keep_checkpoints", 2)))
+        if out_of_time:
+            logger.info("stopping at step %d: max_minutes reached", state.step)
+            break
+    return losses

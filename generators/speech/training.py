@@ -40,7 +40,7 @@ from generators.speech.corpus import (
 )
 from generators.speech.features import CHANGE_SCALES, FRAME_MS, rule_changes
 from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
-from generators.training_utils import prepare_training, save_checkpoint
+from generators.training_utils import diffusion_training_loop, prepare_training
 
 logger = logging.getLogger(__name__)
 
@@ -177,45 +177,22 @@ def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | N
     model = ProsodyDenoiser(**mcfg)
     scheduler = make_scheduler(training=True)
     state = prepare_training(accelerator, model, tcfg, max_steps, out, resume)
-    model, opt, lr_sched, ema, step = (state.model, state.optimizer, state.lr_scheduler,
-                                       state.ema, state.step)
-    if step:
-        examples.rng = np.random.default_rng(seed + step)
+    if state.step:
+        examples.rng = np.random.default_rng(seed + state.step)
     batch = int(tcfg["batch_size"])
-    drop = float(tcfg["emotion_dropout"])
-    start, losses = time.time(), []
-    max_minutes = tcfg.get("max_minutes")
-    while step < max_steps:
+    start = time.time()
+
+    def draw_batch():
         items = [examples.draw() for _ in range(batch)]
         cond = torch.from_numpy(np.stack([i[0] for i in items])).transpose(1, 2).to(device)
         x0 = torch.from_numpy(np.stack([i[1] for i in items])).float().transpose(1, 2).to(device)
         spk = torch.from_numpy(np.stack([i[2] for i in items])).to(device)
-        mask = (cond.abs().sum(1, keepdim=True) > 0).float()  # padded frames are all zero
-        keep = (torch.rand(batch, 1, 1, device=device) >= drop).float()
-        n_emo = len(PROSODY) + 1
-        cond = torch.cat([cond[:, :-n_emo], cond[:, -n_emo:] * keep], dim=1)
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), device=device)
-        xt = scheduler.add_noise(x0, noise, t)
-        target = scheduler.get_velocity(x0, noise, t)
-        pred = model(xt, t, cond, spk)
-        loss = (((pred - target) ** 2) * mask).sum() / (mask.sum() * x0.shape[1]).clamp_min(1)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        lr_sched.step()
-        opt.zero_grad()
-        ema.step(model.parameters())
-        step += 1
-        losses.append(loss.item())
-        if step % int(tcfg["log_every"]) == 0:
-            logger.info("step %d loss %.4f (%.0f s)", step, np.mean(losses[-50:]), time.time() - start)
-        out_of_time = max_minutes is not None and time.time() - start > 60 * float(max_minutes)
-        if step % int(tcfg["checkpoint_every"]) == 0 or step == max_steps or out_of_time:
-            save_checkpoint(accelerator, out, step, int(tcfg.get("keep_checkpoints", 2)))
-        if out_of_time:
-            logger.info("stopping at step %d: max_minutes reached", step)
-            break
+        return x0, cond, spk
+
+    losses = diffusion_training_loop(
+        accelerator, state, scheduler, draw_batch, lambda m, xt, t, c, spk: m(xt, t, c, spk),
+        len(PROSODY) + 1, tcfg, max_steps, out)
+    model, ema, step = state.model, state.ema, state.step
     final = accelerator.unwrap_model(model)
     ema.copy_to(final.parameters())
     pipe = EmotionVoiceConversionPipeline(denoiser=final.to("cpu").float(), scheduler=make_scheduler())
