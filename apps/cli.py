@@ -278,6 +278,47 @@ def _cmd_speech(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- affect face --------------------------------------------------------------------------------
+IMAGE_INPUTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _cmd_face(args: argparse.Namespace) -> int:
+    from conditioning import parse_emotion
+    from conditioning.io import check_writable
+
+    spec = parse_emotion(args.emotion)  # checked before any model loads
+    if args.intensity is not None:
+        spec = spec.with_intensity(args.intensity)
+    if not args.output.lower().endswith(".mp4"):
+        raise UsageError(f"-o must name an .mp4 file, got {args.output!r}")
+    if not 64 <= args.face_resolution <= 1024:
+        raise UsageError(f"--face-resolution must be in [64, 1024] px, got {args.face_resolution}")
+    check_writable(args.output)
+    check_device(args.device)
+    from conditioning.audio import load_audio
+    from generators.face.pipeline_face import MAX_SECONDS
+    from generators.face.portrait import analyse_portrait
+
+    load_audio(args.audio, max_seconds=MAX_SECONDS)  # bad audio fails here, before the model loads
+    portrait = analyse_portrait(args.portrait, args.face_resolution)  # no face: fails here
+    import torch
+
+    from generators.face import TalkingHeadPipeline
+
+    quiet_diffusers()
+    pipe = TalkingHeadPipeline.from_pretrained(args.model).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(None, args.audio, emotion=spec, num_inference_steps=args.steps,
+               guidance_scale=args.guidance, generator=torch.Generator().manual_seed(args.seed),
+               seed=args.seed, portrait=portrait)
+    out.save(args.output)
+    for note in out.notes:
+        logging.getLogger("affect").info(note)
+    print(f"wrote {args.output} ({out.n_frames} frames, {out.duration:.2f} s at {out.fps} fps, "
+          f"{portrait.size}x{portrait.size} px, face {portrait.face_resolution} px; {spec.to_string()})")
+    return 0
+
+
 # -- affect train -------------------------------------------------------------------------------
 def _cmd_train(args: argparse.Namespace) -> int:
     from configs import load_layered
@@ -300,16 +341,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         print("corpus prepared" if final is None else f"wrote {final}")
         return 0
-    if args.medium == "speech":
-        from generators.speech.training import train_speech
+    if args.medium in ("speech", "face"):
+        if args.medium == "speech":
+            from generators.speech.training import train_speech as trainer
+        else:
+            from generators.face.training import train_face as trainer
 
         for section in ("data", "model", "training"):
             if section not in cfg:
                 raise ValueError(f"config {args.config!r} has no '{section}' section")
         if args.max_minutes is not None:
             cfg["training"]["max_minutes"] = args.max_minutes
-        final = train_speech(cfg, max_steps=args.max_steps, output_dir=args.output_dir,
-                             resume=not args.no_resume)
+        final = trainer(cfg, max_steps=args.max_steps, output_dir=args.output_dir,
+                        resume=not args.no_resume)
         print(f"wrote {final}")
         return 0
     if args.medium == "speech-recognizer":
@@ -333,7 +377,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"wrote {out} (held-out accuracy {rec.meta['validation_accuracy']:.3f} on "
               f"{rec.meta['clips']} clips)")
         return 0
-    raise UsageError(f"no trainer for {args.medium!r}; available: music, speech, speech-recognizer")
+    raise UsageError(f"no trainer for {args.medium!r}; available: music, speech, speech-recognizer, face")
 
 
 # -- affect eval --------------------------------------------------------------------------------
@@ -556,8 +600,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=_cmd_speech)
 
+    p = sub.add_parser("face", help="a talking head: portrait + speech + emotion -> mp4")
+    p.add_argument("portrait", help="a photo with one clearly visible face (png, jpeg, webp, ...)")
+    p.add_argument("--audio", required=True, help="the speech (wav, flac, ogg, mp3; up to 60 s)")
+    p.add_argument("--emotion", required=True, help="e.g. 'happy@0.8', 'sad -> happy over 3 s'")
+    p.add_argument("--intensity", type=float, help="override the spec's intensity (0..1.5)")
+    p.add_argument("-o", "--output", required=True, help="the .mp4 file to write (H.264 + AAC)")
+    p.add_argument("--face-resolution", type=int, default=256,
+                   help="face height in output pixels; the frame is twice that (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--steps", type=int, default=10, help="denoising steps (default 10)")
+    p.add_argument("--guidance", type=float, default=1.5, help="guidance scale (default 1.5)")
+    p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=_cmd_face)
+
     p = sub.add_parser("train", help="train a medium's model from a YAML recipe")
-    p.add_argument("medium", choices=["music", "speech", "speech-recognizer"], help="which model")
+    p.add_argument("medium", choices=["music", "speech", "speech-recognizer", "face"], help="which model")
     p.add_argument("--config", required=True, help="e.g. configs/train/music.yaml")
     p.add_argument("--max-steps", type=int, help="override training.max_steps")
     p.add_argument("--output-dir", help="override training.output_dir")

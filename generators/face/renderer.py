@@ -1,0 +1,238 @@
+"""The renderer: warps the portrait by the moved mesh, every frame, and paints the mouth interior.
+
+Warp. The mesh (without the iris points), two rings around the face and the frame's border are
+triangulated once on the portrait (Delaunay). A mesh displacement becomes a dense displacement
+field by the barycentric weights of each pixel in its triangle (one sparse matrix, computed once);
+the rings carry the head's motion out to the hair and fade it to zero, and the border stays put,
+so the background never moves. The field is forward (where each portrait pixel goes); the image
+is sampled through its inverse, found by fixed-point iteration ``s = x - D(s)`` (two steps are
+enough for fields as smooth as these). Gaze moves each iris inside its eye opening.
+
+Mouth interior. Where the inner lips part further than on the portrait, the opening is painted:
+a dark cavity in the lips' own hue, the upper teeth under the upper lip (and the lower ones when
+the mouth opens wide), the tongue low in the mouth, shaded darker toward the corners, with
+anti-aliased edges. Teeth are scaled to the face's brightness so that they never glow.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from generators.face.portrait import LEFT_EYE, RIGHT_EYE, Portrait
+from generators.face.rig import INNER_LIP_PAIRS, IRIS, Rig
+
+UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+LIPS_ALL = (0, 37, 39, 40, 185, 61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267)
+RING_FACTORS = ((1.22, 0.75), (1.55, 0.0))  # (radius / face radius, share of the head motion)
+
+
+class Renderer:
+    """Frames of one portrait: ``render(mesh_displacement, head, gaze)`` -> (S, S, 3) uint8."""
+
+    def __init__(self, portrait: Portrait, rig: Rig | None = None):
+        self.portrait = portrait
+        self.rig = rig or Rig(portrait)
+        img = portrait.image
+        self.image = img
+        s = img.shape[0]
+        self.size = s
+        lm = portrait.landmarks
+        self.mesh_idx = np.array([i for i in range(len(lm)) if i not in IRIS])
+        centre = lm[self.mesh_idx].mean(0)
+        radius = float(np.percentile(np.linalg.norm(lm[self.mesh_idx] - centre, axis=1), 98))
+        self.centre, self.radius = centre, radius
+        rings, shares = [], []
+        for k, share in RING_FACTORS:
+            n = 40
+            a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+            rings.append(centre + k * radius * np.c_[np.cos(a), np.sin(a)])
+            shares.append(np.full(n, share))
+        e = np.linspace(0, s - 1, 12)
+        border = np.unique(np.r_[np.c_[e, np.zeros(12)], np.c_[e, np.full(12, s - 1)],
+                                 np.c_[np.zeros(12), e], np.c_[np.full(12, s - 1), e]], axis=0)
+        self.ring_pts = np.concatenate(rings)
+        self.ring_share = np.concatenate(shares)
+        # where the portrait's lips are apart, points halfway across the opening move with the
+        # upper lip: what shows there (upper teeth) stays attached to it instead of stretching
+        gaps = np.array([np.linalg.norm(lm[lo] - lm[up]) for up, lo in INNER_LIP_PAIRS])
+        self.teeth_pairs = [pr for pr, g in zip(INNER_LIP_PAIRS, gaps) if g > 2.0]
+        self.mid_pts = np.array([(lm[up] + lm[lo]) / 2 for up, lo in self.teeth_pairs]).reshape(-1, 2)
+        pts = np.concatenate([lm[self.mesh_idx], self.ring_pts, self.mid_pts, border])
+        pts[:, 0] = np.clip(pts[:, 0], -s, 2 * s)
+        pts[:, 1] = np.clip(pts[:, 1], -s, 2 * s)
+        self.n_mesh, self.n_ring = len(self.mesh_idx), len(self.ring_pts)
+        self.points = pts  # (P, 2) triangulation vertices on the portrait
+        self.simplices = Delaunay(pts).simplices  # (T, 3)
+        yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
+        self.grid = np.stack([xx, yy], -1)  # (S, S, 2)
+        self._eyes = self._eye_masks()
+        self._mouth_colours()
+        self.rest_gap = self._gap(lm)
+
+    def _eye_masks(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Per eye: iris centre, a soft mask of the eye opening, iris radius (pixels)."""
+        lm, out = self.portrait.landmarks, []
+        for eye, iris in ((RIGHT_EYE, 468), (LEFT_EYE, 473)):
+            mask = np.zeros((self.size, self.size), np.uint8)
+            cv2.fillPoly(mask, [np.round(lm[list(eye)][_ring_order(lm[list(eye)])]).astype(np.int32)], 255,
+                         cv2.LINE_AA)
+            r = float(np.linalg.norm(lm[iris + 1 : iris + 5] - lm[iris], axis=1).mean())
+            out.append((lm[iris].copy(), cv2.GaussianBlur(mask, (0, 0), 1.0).astype(np.float32) / 255, r))
+        return out
+
+    def _mouth_colours(self) -> None:
+        lm, img = self.portrait.landmarks, self.image.astype(np.float32)
+        mask = np.zeros(img.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(lm[list(LIPS_ALL)]).astype(np.int32)], 1)
+        lips = img[mask > 0].mean(0) if mask.any() else np.array([150.0, 80, 80])
+        face = img[cv2.fillPoly(np.zeros_like(mask), [cv2.convexHull(
+            np.round(lm[self.mesh_idx]).astype(np.int32))], 1) > 0]
+        lum = float(face.mean()) if len(face) else 150.0
+        self.cavity = lips * 0.32 + np.array([10.0, 0.0, 2.0])
+        self.tongue = lips * 0.75
+        self.teeth = np.array([236.0, 230.0, 218.0]) * float(np.clip(lum / 165.0, 0.55, 1.05))
+
+    def _gap(self, pts: np.ndarray) -> float:
+        return float(np.linalg.norm(pts[14] - pts[13]))
+
+    # -- one frame ------------------------------------------------------------------------------
+    def render(self, disp: np.ndarray, head: tuple[float, float, float] = (0.0, 0.0, 0.0),
+               gaze: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        moved_all = self.points + self.vertex_motion(disp, head)  # (P, 2)
+        src = self.inverse_map(moved_all)
+        if gaze[0] or gaze[1]:
+            for centre, mask, r in self._eyes:
+                g = np.array(gaze, dtype=np.float32) * r * 0.55
+                w = np.exp(-((self.grid - centre) ** 2).sum(-1) / (2 * (1.6 * r) ** 2)) * mask
+                src -= w[..., None] * g
+        frame = cv2.remap(self.image, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        return self._mouth(frame, self.portrait.landmarks + disp, moved_all)
+
+    def inverse_map(self, moved: np.ndarray) -> np.ndarray:
+        """Exact piecewise-affine inverse: for every output pixel, the portrait point it shows
+        (S, S, 2) float32. Triangles are rasterised at their moved positions (in order, so a
+        folded triangle is covered by its neighbours), then each pixel's barycentric coordinates
+        in its moved triangle pick the same point of the triangle on the portrait."""
+        simp = self.simplices  # (T, 3)
+        live = self.live_triangles(moved)
+        src = self.grid.copy()
+        if not len(live):
+            return src
+        tri_m = moved[simp[live]]  # (L, 3, 2)
+        x0, y0 = np.floor(tri_m.reshape(-1, 2).min(0)).astype(int).clip(0, self.size - 1)
+        x1, y1 = (np.ceil(tri_m.reshape(-1, 2).max(0)).astype(int) + 1).clip(1, self.size)
+        ids = np.full((y1 - y0, x1 - x0), -1, np.int32)
+        off = np.array([x0, y0])
+        pts = np.round((tri_m - off) * 16).astype(np.int32)
+        for k in range(len(live)):
+            cv2.fillConvexPoly(ids, pts[k], int(k), cv2.LINE_8, 4)
+        # affine maps moved -> rest for each live triangle: A (L, 2, 3)
+        dm = np.concatenate([tri_m.transpose(0, 2, 1), np.ones((len(live), 1, 3))], axis=1)  # (L, 3, 3)
+        rest = self.points[simp[live]].transpose(0, 2, 1)  # (L, 2, 3)
+        det = np.linalg.det(dm)
+        ok = np.abs(det) > 1e-6
+        a = np.zeros((len(live), 2, 3))
+        a[ok] = rest[ok] @ np.linalg.inv(dm[ok])
+        a[~ok] = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        yy, xx = np.nonzero(ids >= 0)
+        k = ids[yy, xx]
+        px, py = xx + x0, yy + y0
+        sx = a[k, 0, 0] * px + a[k, 0, 1] * py + a[k, 0, 2]
+        sy = a[k, 1, 0] * px + a[k, 1, 1] * py + a[k, 1, 2]
+        src[py, px, 0] = sx
+        src[py, px, 1] = sy
+        return src
+
+    def live_triangles(self, moved: np.ndarray) -> np.ndarray:
+        """Triangles with a vertex that moved (the others map pixels onto themselves)."""
+        moving = np.abs(moved - self.points).max(1) > 1e-3  # (P,)
+        return np.nonzero(moving[self.simplices].any(1))[0]
+
+    def vertex_motion(self, disp: np.ndarray, head: tuple[float, float, float]) -> np.ndarray:
+        """Motion of every triangulation vertex (mesh, rings, border), (P, 2) pixels."""
+        roll, dx, dy = head
+        c, s_ = np.cos(roll), np.sin(roll)
+        rel = self.ring_pts - self.rig.origin
+        ring = rel @ np.array([[c, s_], [-s_, c]]) - rel + np.array([dx, dy]) @ self.rig.axes * self.rig.iod
+        v = np.zeros_like(self.points)
+        v[: self.n_mesh] = disp[self.mesh_idx]
+        v[self.n_mesh : self.n_mesh + self.n_ring] = ring * self.ring_share[:, None]
+        k = self.n_mesh + self.n_ring
+        for i, (up, _) in enumerate(self.teeth_pairs):
+            v[k + i] = disp[up]
+        return v
+
+    def _mouth(self, frame: np.ndarray, pts: np.ndarray, moved_all: np.ndarray) -> np.ndarray:
+        """Paint the part of the mouth opening that the portrait does not have."""
+        gap = self._gap(pts)
+        extra = gap - self.rest_gap
+        if extra <= 0.5:
+            return frame
+        iod = self.rig.iod
+        # the top of the new opening: the upper lip, or the moved half-way points (teeth edge)
+        top = pts[list(UPPER_INNER)].copy()
+        k = self.n_mesh + self.n_ring
+        for i, (up, _) in enumerate(self.teeth_pairs):
+            top[UPPER_INNER.index(up)] = moved_all[k + i]
+        lo = pts[list(LOWER_INNER)]
+        ring = np.r_[top, lo[::-1][1:-1]]
+        x0, y0 = np.floor(ring.min(0)).astype(int) - 3
+        x1, y1 = np.ceil(ring.max(0)).astype(int) + 4
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, self.size), min(y1, self.size)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            return frame
+        off = np.array([x0, y0])
+        sub = 4  # bits of sub-pixel precision for polygon edges
+        shape = (y1 - y0, x1 - x0)
+
+        def poly(p: np.ndarray) -> np.ndarray:
+            m = np.zeros(shape, np.uint8)
+            cv2.fillPoly(m, [np.round((p - off) * (1 << sub)).astype(np.int32)], 255, cv2.LINE_AA, sub)
+            return m.astype(np.float32) / 255
+
+        inner = poly(ring)
+        taper = np.sin(np.linspace(0, np.pi, len(UPPER_INNER))) ** 0.6  # (11,)
+        down = self.rig.axes[1]
+        opening = float(np.linalg.norm(lo[5] - top[5]))
+        teeth = np.zeros(shape, np.float32)
+        if not self.teeth_pairs:  # the portrait shows no teeth: paint the upper ones
+            t_up = min(0.085 * iod, 0.55 * opening) * taper
+            teeth = poly(np.r_[top, (top + t_up[:, None] * down)[::-1]])
+        # lower incisors: only when the mouth is wide open, in the middle, mostly behind the lip
+        t_lo = max(0.0, min(0.035 * iod, 0.2 * opening - 0.04 * iod)) * np.sin(
+            np.linspace(0, np.pi, len(LOWER_INNER))) ** 3
+        if t_lo.max() > 0.75:
+            teeth = np.maximum(teeth, 0.7 * poly(np.r_[lo, (lo - t_lo[:, None] * down)[::-1]]))
+        width = float(np.linalg.norm(lo[-1] - lo[0]))
+        cx, cy = lo[5] - 0.2 * opening * down
+        tongue = np.zeros(shape, np.uint8)
+        angle = float(np.degrees(np.arctan2(self.rig.axes[0][1], self.rig.axes[0][0])))
+        cv2.ellipse(tongue, (int(cx - x0), int(cy - y0)), (max(1, int(0.3 * width)), max(1, int(0.25 * opening))),
+                    angle, 0, 360, 255, -1, cv2.LINE_AA)
+        tongue = tongue.astype(np.float32) / 255 * float(np.clip(extra / (0.15 * iod), 0, 1))
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        mid = (lo[0] + lo[-1]) / 2
+        across = np.abs((xx - mid[0]) * self.rig.axes[0][0] + (yy - mid[1]) * self.rig.axes[0][1])
+        shade = 1.0 - 0.5 * np.clip(across / max(1.0, width / 2), 0, 1) ** 2
+        # deeper = darker: distance below the top edge relative to the opening
+        depth = np.clip(((xx - top[5][0]) * down[0] + (yy - top[5][1]) * down[1]) / max(opening, 1.0), 0, 1)
+        col = np.broadcast_to(self.cavity, shape + (3,)) * (1.15 - 0.3 * depth)[..., None]
+        col = col * (1 - tongue[..., None]) + self.tongue * tongue[..., None]
+        col = col * (1 - teeth[..., None]) + self.teeth * teeth[..., None]
+        col = col * shade[..., None]
+        alpha = (inner * float(np.clip(extra / 2.0, 0, 1)))[..., None]
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        frame = frame.copy()
+        frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + col * alpha, 0, 255).astype(np.uint8)
+        return frame
+
+
+def _ring_order(p: np.ndarray) -> np.ndarray:
+    """Indices that order points around their centroid (for filling an outline)."""
+    c = p.mean(0)
+    return np.argsort(np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0]))

@@ -1,0 +1,301 @@
+"""The expression rig: facial action units and speech shapes as displacement fields on the mesh.
+
+Each action unit (FACS, Ekman, Friesen & Hager 2002) is a set of *handles*: mesh landmarks with a
+displacement in face coordinates (x outward from the face's midline, y up; unit = the
+inter-ocular distance, IOD, about 63 mm on an adult) and a radius. The displacement of every mesh
+point is the handles' displacements blended by Gaussian weights (a partition of unity near the
+handles, fading to zero away from them), limited to a region where the anatomy needs it (the
+upper lid moves, the lower does not; the lower lip and jaw, not the upper lip). The jaw (AU26) is
+a rotation of the lower face about a pivot between the ears. Blinks close each upper lid onto its
+lower lid, measured on the portrait. Parameters are in [0, 1] (FACS intensity E = 1; a slight
+negative value is allowed by the motion model and clipped here).
+
+The magnitudes at 1.0 are this project's choice, sized from the ranges of facial movement in
+mm reported for posed expressions (e.g. brow raise ~ 8-10 mm, lip-corner pull ~ 8 mm up and
+out, jaw opening in speech ~ 5-15 mm); they are stated here, not fitted.
+
+Emotion prototypes (``PROTOTYPES``) follow the EMFACS predictions as tabled by Ekman, Friesen &
+Hager (2002, Investigator's Guide) and Matsumoto & Ekman (2008): happiness 6+12; sadness 1+4+15
+(+17); surprise 1+2+5B+26; fear 1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in
+for AU16, which this rig lacks); contempt unilateral 12+14 (made symmetric here: the rig has no
+left/right split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from conditioning import DirectionVectorModel
+from generators.face.portrait import LEFT_EYE, RIGHT_EYE, Portrait
+
+#: Action units that carry emotion (the face medium's emotion embedding has these dimensions).
+EMOTION_AUS = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU10", "AU12", "AU14", "AU15",
+               "AU17", "AU20", "AU23", "AU25", "AU26")
+#: Speech-only shapes: lip pucker/rounding (AU18) and lip pressing for bilabials (AU24).
+SPEECH_AUS = ("AU18", "AU24")
+#: The motion model's channels: emotion AUs + speech shapes.
+MOTION = EMOTION_AUS + SPEECH_AUS
+
+AU_NAMES = {
+    "AU1": "inner brow raiser", "AU2": "outer brow raiser", "AU4": "brow lowerer",
+    "AU5": "upper lid raiser", "AU6": "cheek raiser", "AU7": "lid tightener",
+    "AU9": "nose wrinkler", "AU10": "upper lip raiser", "AU12": "lip corner puller",
+    "AU14": "dimpler", "AU15": "lip corner depressor", "AU17": "chin raiser",
+    "AU18": "lip pucker", "AU20": "lip stretcher", "AU23": "lip tightener", "AU24": "lip presser",
+    "AU25": "lips part", "AU26": "jaw drop",
+}
+
+#: Emotion prototypes at intensity 1 (AU intensities in [0, 1]); see the module docstring.
+PROTOTYPES: dict[str, dict[str, float]] = {
+    "happy": {"AU6": 0.9, "AU12": 1.0, "AU25": 0.3},
+    "sad": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
+    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU25": 0.6, "AU26": 0.6},
+    "fearful": {"AU1": 0.9, "AU2": 0.6, "AU4": 0.5, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0,
+                "AU25": 0.5, "AU26": 0.3},
+    "angry": {"AU4": 1.0, "AU5": 0.5, "AU7": 0.9, "AU23": 1.0, "AU17": 0.3},
+    "disgusted": {"AU9": 1.0, "AU10": 0.7, "AU15": 0.5, "AU17": 0.4, "AU4": 0.3},
+    "contempt": {"AU14": 0.9, "AU12": 0.3},
+    "calm": {"AU12": 0.15, "AU7": 0.1},
+}
+
+# landmark groups of the 478-point mesh
+INNER_BROW = (107, 55, 66, 65, 336, 285, 296, 295)
+MID_BROW = (105, 52, 334, 282)
+OUTER_BROW = (70, 46, 63, 53, 300, 276, 293, 283)
+UPPER_LID = (159, 158, 160, 161, 157, 173, 246, 386, 385, 387, 388, 384, 398, 466)
+LOWER_LID = (145, 153, 144, 163, 154, 155, 7, 374, 380, 373, 390, 381, 382, 249)
+LID_PAIRS = ((159, 145), (158, 153), (160, 144), (161, 163), (157, 154), (173, 155), (246, 7),
+             (386, 374), (385, 380), (387, 373), (388, 390), (384, 381), (398, 382), (466, 249))
+CHEEK = (205, 50, 187, 123, 117, 118, 425, 280, 411, 352, 346, 347)
+NOSE_WING = (98, 64, 129, 327, 294, 358, 48, 278)
+CORNERS = (61, 291, 78, 308)
+NEAR_CORNERS = (185, 409, 146, 375, 191, 415, 95, 324)
+UPPER_LIP_OUT = (0, 37, 267, 39, 269, 40, 270)
+UPPER_LIP_IN = (13, 82, 312, 81, 311, 80, 310)
+LOWER_LIP_IN = (14, 87, 317, 178, 402, 88, 318)
+LOWER_LIP_OUT = (17, 84, 314, 181, 405, 91, 321)
+INNER_LIP_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402), (80, 88), (310, 318))
+CHIN = (152, 175, 199, 200, 18, 148, 377, 176, 400)
+IRIS = tuple(range(468, 478))
+#: The inner-lip outline, in order around the mouth opening.
+INNER_LIP_RING = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178,
+                  88, 95)
+
+
+@dataclass(frozen=True)
+class Handle:
+    points: tuple[int, ...]
+    out: float  # displacement away from the face's midline, IOD
+    up: float  # displacement up, IOD
+    radius: float  # Gaussian radius, IOD
+    region: str = ""  # "", "lower_mouth", "upper_mouth", "above_eye", "below_eye", "brow"
+    inward: float = 0.0  # displacement toward the face's midline along the eye line (AU4), IOD
+
+
+#: Each AU at intensity 1 as handles. AU26 (jaw) is a rotation handled apart.
+AU_HANDLES: dict[str, tuple[Handle, ...]] = {
+    "AU1": (Handle(INNER_BROW, 0.0, 0.12, 0.16, "brow"), Handle(MID_BROW, 0.0, 0.05, 0.12, "brow"),
+            Handle(UPPER_LID, 0.0, 0.012, 0.06, "above_eye")),
+    "AU2": (Handle(OUTER_BROW, 0.0, 0.11, 0.16, "brow"), Handle(MID_BROW, 0.0, 0.06, 0.12, "brow"),
+            Handle(UPPER_LID, 0.0, 0.01, 0.06, "above_eye")),
+    "AU4": (Handle(INNER_BROW, 0.0, -0.09, 0.15, "brow", inward=0.06),
+            Handle(MID_BROW, 0.0, -0.06, 0.13, "brow", inward=0.03),
+            Handle(UPPER_LID, 0.0, -0.02, 0.06, "above_eye")),
+    "AU5": (Handle(UPPER_LID, 0.0, 0.045, 0.07, "above_eye"),),
+    "AU6": (Handle(CHEEK, 0.01, 0.07, 0.16), Handle(LOWER_LID, 0.0, 0.035, 0.06, "below_eye"),
+            Handle(OUTER_BROW, 0.0, -0.02, 0.10, "brow")),
+    "AU7": (Handle(LOWER_LID, 0.0, 0.045, 0.06, "below_eye"), Handle(UPPER_LID, 0.0, -0.02, 0.05, "above_eye")),
+    "AU9": (Handle(NOSE_WING, 0.0, 0.06, 0.09), Handle(UPPER_LIP_OUT, 0.0, 0.03, 0.08, "upper_mouth"),
+            Handle(INNER_BROW, 0.0, -0.04, 0.12, "brow", inward=0.02)),
+    "AU10": (Handle(UPPER_LIP_OUT + UPPER_LIP_IN, 0.0, 0.06, 0.09, "upper_mouth"),
+             Handle(NOSE_WING, 0.0, 0.015, 0.07)),
+    "AU12": (Handle(CORNERS, 0.09, 0.10, 0.13), Handle(NEAR_CORNERS, 0.05, 0.05, 0.10),
+             Handle(CHEEK, 0.01, 0.03, 0.14)),
+    "AU14": (Handle(CORNERS, -0.02, 0.025, 0.07),),
+    "AU15": (Handle(CORNERS, 0.02, -0.11, 0.13), Handle(NEAR_CORNERS, 0.01, -0.05, 0.10)),
+    "AU17": (Handle(CHIN, 0.0, 0.06, 0.15, "lower_mouth"),
+             Handle(LOWER_LIP_OUT + LOWER_LIP_IN, 0.0, 0.04, 0.08, "lower_mouth")),
+    "AU18": (Handle(CORNERS, -0.10, 0.0, 0.10), Handle(NEAR_CORNERS, -0.05, 0.0, 0.08)),
+    "AU20": (Handle(CORNERS, 0.11, -0.02, 0.12), Handle(NEAR_CORNERS, 0.06, -0.01, 0.09)),
+    "AU23": (Handle(UPPER_LIP_OUT, 0.0, -0.025, 0.06, "upper_mouth"),
+             Handle(LOWER_LIP_OUT, 0.0, 0.025, 0.06, "lower_mouth"), Handle(CORNERS, -0.03, 0.0, 0.06)),
+    "AU24": (Handle(UPPER_LIP_IN, 0.0, -0.015, 0.05, "upper_mouth"),
+             Handle(LOWER_LIP_IN + LOWER_LIP_OUT, 0.0, 0.04, 0.07, "lower_mouth")),
+    "AU25": (Handle(LOWER_LIP_IN, 0.0, -0.06, 0.07, "lower_mouth"),
+             Handle(UPPER_LIP_IN, 0.0, 0.015, 0.05, "upper_mouth")),
+}
+JAW_DROP_IOD = 0.30  # chin displacement at AU26 = 1
+
+
+class Rig:
+    """The rig fitted to one portrait: ``displace(params, blink, gaze, head)`` -> (478, 2) pixels."""
+
+    def __init__(self, portrait: Portrait):
+        self.portrait = portrait
+        p = portrait.landmarks.astype(np.float64)  # (478, 2)
+        er, el = portrait.eye_centres
+        self.iod = float(np.linalg.norm(el - er))
+        ex = (el - er) / self.iod  # image-left eye -> image-right eye
+        ey = np.array([-ex[1], ex[0]])  # down in the image
+        self.origin = (er + el) / 2
+        self.axes = np.stack([ex, ey])  # (2, 2): rows are x and y-down unit vectors
+        q = (p - self.origin) @ self.axes.T / self.iod  # (478, 2) face coords, y down
+        self.q = q
+        self.side = np.sign(q[:, 0] + 1e-9)  # -1 image-left half, +1 image-right half
+        self.regions = self._regions(q)
+        self.basis = {au: self._au_field(au) for au in AU_HANDLES}  # (478, 2) face coords each
+        self.basis["AU26"] = self._jaw_field()
+        # where the portrait's lips are apart, pressing and tightening close them first
+        closure = self._closure_field()
+        for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
+            self.basis[au] = self.basis[au] + share * closure
+        self.blink_field = self._blink_field()  # (478, 2)
+
+    # -- regions ------------------------------------------------------------------------------
+    def _regions(self, q: np.ndarray) -> dict[str, np.ndarray]:
+        def soft(x, width):
+            return 1.0 / (1.0 + np.exp(-x / width))
+
+        # mouth line: through the inner corners, at the height of the inner lips' midpoint
+        c1, c2 = q[78], q[308]
+        mid_y = (q[13, 1] + q[14, 1]) / 2
+        line_y = np.interp(q[:, 0], [c1[0], c2[0]], [c1[1], c2[1]]) + (mid_y - (c1[1] + c2[1]) / 2)
+        lower = soft(q[:, 1] - line_y, 0.012)
+        lower[list(LOWER_LIP_IN + LOWER_LIP_OUT + CHIN)] = 1.0
+        lower[list(UPPER_LIP_IN + UPPER_LIP_OUT)] = 0.0
+        # eye line: each eye's corners; above/below it
+        eye_y = np.empty(len(q))
+        for eye, corners in ((RIGHT_EYE, (33, 133)), (LEFT_EYE, (362, 263))):
+            a, b = q[corners[0]], q[corners[1]]
+            on_side = np.sign(q[:, 0]) == np.sign(q[list(eye)].mean(0)[0])
+            eye_y[on_side] = np.interp(q[on_side, 0], sorted([a[0], b[0]]),
+                                       [a[1], b[1]] if a[0] < b[0] else [b[1], a[1]])
+        below = soft(q[:, 1] - eye_y, 0.008)
+        below[list(LOWER_LID)] = 1.0
+        below[list(UPPER_LID)] = 0.0
+        # brows: well above the eye line, so that raising a brow moves the lid only a little
+        brow = soft((eye_y - q[:, 1]) - 0.11, 0.02) * (1 - below)
+        return {"lower_mouth": lower, "upper_mouth": 1 - lower, "below_eye": below, "above_eye": 1 - below,
+                "brow": brow, "": np.ones(len(q))}
+
+    # -- fields -------------------------------------------------------------------------------
+    def _au_field(self, au: str) -> np.ndarray:
+        """All handles of one AU blended as one partition of unity (overlapping handles average,
+        they do not add up)."""
+        q = self.q
+        ws, ds = [], []
+        for h in AU_HANDLES[au]:
+            idx = np.array(h.points)
+            d = np.zeros((len(idx), 2))
+            d[:, 0] = (h.out - h.inward) * self.side[idx]
+            d[:, 1] = -h.up  # face coordinates are y-down
+            dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)  # (478, H)
+            w = np.exp(-dist2 / (2 * h.radius**2))
+            # handles act on their own side of the face only (no pulling across the midline)
+            w *= (self.side[:, None] == self.side[None, idx]) | (np.abs(q[idx, 0]) < 0.05)[None]
+            ws.append(w * self.regions[h.region][:, None])
+            ds.append(d)
+        w, d = np.concatenate(ws, 1), np.concatenate(ds)
+        total = (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
+        total[list(IRIS)] = 0.0
+        return total
+
+    def _jaw_field(self) -> np.ndarray:
+        q = self.q
+        pivot_y = (q[234, 1] + q[454, 1]) / 2
+        chin_y = q[152, 1]
+        theta = JAW_DROP_IOD / max(chin_y - pivot_y, 1e-3)
+        field = np.zeros_like(q)
+        field[:, 1] = theta * np.maximum(q[:, 1] - pivot_y, 0.0) * self.regions["lower_mouth"]
+        # slight backward (inward) pull of the jaw's sides as it opens
+        field[:, 0] = -0.1 * theta * q[:, 0] * np.maximum(q[:, 1] - pivot_y, 0.0) * self.regions["lower_mouth"]
+        return field
+
+    def _closure_field(self) -> np.ndarray:
+        """Lips meeting: each inner-lip pair closes its gap on the portrait (upper lip 40 % of
+        the way, lower lip 60 %), spread to the lips around them."""
+        q = self.q
+        field = np.zeros_like(q)
+        up = np.array([u for u, _ in INNER_LIP_PAIRS])
+        lo = np.array([v for _, v in INNER_LIP_PAIRS])
+        gap = np.maximum(q[lo, 1] - q[up, 1], 0.0)  # (7,) face units, y down
+        for idx, d, region in ((up, 0.4 * gap, "upper_mouth"), (lo, -0.6 * gap, "lower_mouth")):
+            dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)
+            w = np.exp(-dist2 / (2 * 0.06**2)) * self.regions[region][:, None]
+            field[:, 1] += (w @ d) / np.maximum(1.0, w.sum(1))
+        return field
+
+    def _blink_field(self) -> np.ndarray:
+        """Closed lids: each upper-lid point meets its lower-lid partner 85 % of the way down."""
+        q = self.q
+        field = np.zeros_like(q)
+        handles_u = np.array([u for u, _ in LID_PAIRS])
+        handles_l = np.array([lo for _, lo in LID_PAIRS])
+        du = 0.85 * (q[handles_l] - q[handles_u])  # upper lid down
+        dl = 0.15 * (q[handles_u] - q[handles_l])  # lower lid up
+        for idx, d, region in ((handles_u, du, "above_eye"), (handles_l, dl, "below_eye")):
+            dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)
+            w = np.exp(-dist2 / (2 * 0.05**2))
+            w *= self.side[:, None] == self.side[None, idx]
+            field += (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True)) * self.regions[region][:, None]
+        field[list(IRIS)] = 0.0
+        return field
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def displace(self, params: dict[str, float] | np.ndarray, blink: float = 0.0,
+                 head: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+        """Mesh displacement in pixels, (478, 2), for rig parameters (``MOTION`` order or a dict),
+        a blink amount (0 open .. 1 closed) and a head pose (roll radians, dx, dy in IOD)."""
+        if not isinstance(params, dict):
+            params = dict(zip(MOTION, np.asarray(params, dtype=np.float64)))
+        d = np.zeros_like(self.q)
+        for au, v in params.items():
+            if au in self.basis and v:
+                d += float(np.clip(v, -0.25, 1.25)) * self.basis[au]
+        if blink:
+            d += float(np.clip(blink, 0, 1)) * self.blink_field
+        d = self._no_lip_crossing(d)
+        roll, dx, dy = head
+        if roll or dx or dy:
+            q = self.q + d
+            c, s = np.cos(roll), np.sin(roll)
+            rot = q @ np.array([[c, s], [-s, c]])
+            d = rot - self.q + np.array([dx, dy])
+        return d @ self.axes * self.iod  # face coords (IOD) -> pixel displacement
+
+    def _no_lip_crossing(self, d: np.ndarray) -> np.ndarray:
+        """Inner lips may close but not pass through each other (and lids likewise)."""
+        for pairs in (INNER_LIP_PAIRS, LID_PAIRS):
+            for up, lo in pairs:
+                gap = (self.q[lo, 1] + d[lo, 1]) - (self.q[up, 1] + d[up, 1])
+                if gap < 0:
+                    d[up, 1] += gap / 2
+                    d[lo, 1] -= gap / 2
+        return d
+
+
+def prototype_vector(category: str) -> np.ndarray:
+    """The prototype of ``category`` as an ``EMOTION_AUS`` vector."""
+    v = np.zeros(len(EMOTION_AUS))
+    for au, x in PROTOTYPES.get(category, {}).items():
+        v[EMOTION_AUS.index(au)] = x
+    return v
+
+
+def default_direction_model() -> DirectionVectorModel:
+    """The face medium's direction vectors: each category's prototype in AU space; neutral = 0."""
+    neutral = np.zeros(len(EMOTION_AUS))
+    directions, lengths, centres = {}, {}, {"neutral": neutral}
+    for cat in PROTOTYPES:
+        v = prototype_vector(cat)
+        n = float(np.linalg.norm(v))
+        directions[cat], lengths[cat], centres[cat] = v / n, n, v
+    model = DirectionVectorModel(
+        neutral, directions, lengths, centres,
+        meta={"medium": "face", "space": "FACS action-unit intensities", "names": list(EMOTION_AUS),
+              "fit": "EMFACS prototypes (Ekman, Friesen & Hager 2002)"},
+    )
+    model.axes = model._fit_axes()
+    return model

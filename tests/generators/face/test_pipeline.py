@@ -1,0 +1,72 @@
+"""The talking-head pipeline's plumbing with a tiny untrained denoiser: inputs, curves, frames."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conditioning import parse_emotion
+from generators.face.pipeline_face import (
+    WINDOW_FRAMES,
+    blink_track,
+    gaze_track,
+    head_track,
+)
+from generators.face.rig import EMOTION_AUS, MOTION
+
+
+def test_generates_one_frame_per_40_ms(tiny_face_pipeline, astronaut, real_clip):
+    wav, sr = sf.read(real_clip, dtype="float32")
+    out = tiny_face_pipeline(astronaut, wav, sr, emotion="happy@0.8", num_inference_steps=2,
+                             face_resolution=96, generator=torch.Generator().manual_seed(0))
+    assert out.fps == 25 and out.n_frames == round(len(wav) / sr * 25)
+    assert abs(out.duration - len(out.audio) / out.sample_rate) <= 1 / 25
+    assert out.params.shape == (out.n_frames, len(MOTION)) and np.isfinite(out.params).all()
+    f0 = out.frame(0)
+    assert f0.dtype == np.uint8 and f0.shape == (192, 192, 3)
+
+
+def test_curve_changes_the_expression_over_time(tiny_face_pipeline):
+    emb = tiny_face_pipeline.emotion_embedding(parse_emotion("sad -> happy over 2 s"), 100)
+    au12, au15 = EMOTION_AUS.index("AU12"), EMOTION_AUS.index("AU15")
+    assert emb[0, au15] > 0.5 > emb[0, au12]
+    assert emb[-1, au12] > 0.5 > emb[-1, au15]
+    with pytest.raises(ValueError, match="seconds"):
+        tiny_face_pipeline.emotion_embedding(parse_emotion("sad -> happy over 4 bars"), 10)
+
+
+def test_long_clips_are_generated_in_windows(tiny_face_pipeline):
+    T = WINDOW_FRAMES * 2 + 50
+    feats = np.full((T, 80), -5.0, np.float32)
+    emb = np.zeros((T, 16), np.float32)
+    p = tiny_face_pipeline.generate_motion(feats, emb, 1, 1.0, torch.Generator().manual_seed(0))
+    assert p.shape == (T, len(MOTION)) and (p >= 0).all() and (p <= 1.2).all()
+
+
+def test_blinks_at_a_natural_rate():
+    rng = np.random.default_rng(0)
+    b = blink_track(25 * 600, rng, per_minute=20.0)  # ten minutes
+    onsets = np.nonzero((b[1:] >= 0.9) & (b[:-1] < 0.9))[0]
+    assert 150 <= len(onsets) <= 250
+    assert np.diff(onsets).min() >= 1.2 * 25 - 1
+
+
+def test_head_and_gaze_are_small_and_smooth():
+    rng = np.random.default_rng(1)
+    h = head_track(500, rng)
+    g = gaze_track(500, rng)
+    assert np.abs(np.degrees(h[:, 0])).max() < 3 and np.abs(h[:, 1:]).max() < 0.06
+    assert np.abs(np.diff(h, axis=0)).max() < 0.01
+    assert np.abs(g).max() <= 0.6
+
+
+def test_bad_inputs(tiny_face_pipeline, astronaut, real_clip, tmp_path):
+    blank = np.full((256, 256, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="no face"):
+        tiny_face_pipeline(blank, str(real_clip), emotion="happy")
+    with pytest.raises(ValueError, match="unknown emotion|not an emotion|emotion"):
+        tiny_face_pipeline(astronaut, str(real_clip), emotion="blorp@0.5")
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    with pytest.raises(ValueError):
+        tiny_face_pipeline(astronaut, str(empty), emotion="happy")

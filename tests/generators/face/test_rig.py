@@ -1,0 +1,89 @@
+"""The expression rig on a real portrait: each action unit moves what it should, the way FACS says."""
+
+import numpy as np
+import pytest
+
+from generators.face.rig import (
+    AU_HANDLES,
+    EMOTION_AUS,
+    MOTION,
+    PROTOTYPES,
+    Rig,
+    default_direction_model,
+    prototype_vector,
+)
+
+UP = -1  # image y grows downward
+
+
+@pytest.fixture(scope="module")
+def rig(portrait):
+    return Rig(portrait)
+
+
+def _dy(rig, params, idx, **kw):
+    """Mean vertical motion of landmarks ``idx`` in inter-ocular units (negative = up)."""
+    d = rig.displace(params, **kw) / rig.iod
+    return float(d[list(idx), 1].mean())
+
+
+def test_every_motion_channel_has_a_field(rig):
+    for au in MOTION:
+        assert au in rig.basis, au
+        assert np.abs(rig.basis[au]).max() > 0.005, f"{au} moves nothing"
+    assert set(AU_HANDLES) | {"AU26"} >= set(MOTION)
+
+
+def test_brows_raise_and_lower(rig):
+    inner = (107, 336)
+    assert _dy(rig, {"AU1": 1.0}, inner) < -0.06  # inner brows up
+    assert _dy(rig, {"AU4": 1.0}, inner) > 0.04  # down
+    d4 = rig.displace({"AU4": 1.0})
+    # AU4 draws the inner brows together
+    assert abs((rig.portrait.landmarks[336] + d4[336] - rig.portrait.landmarks[107] - d4[107])[0]) < \
+        abs((rig.portrait.landmarks[336] - rig.portrait.landmarks[107])[0])
+
+
+def test_lip_corners_up_for_a_smile_down_for_sadness(rig):
+    corners = (61, 291)
+    assert _dy(rig, {"AU12": 1.0}, corners) < -0.05
+    assert _dy(rig, {"AU15": 1.0}, corners) > 0.05
+
+
+def test_jaw_drop_moves_chin_and_lower_lip_not_the_upper_lip(rig):
+    assert _dy(rig, {"AU26": 1.0}, (152,)) > 0.2
+    assert _dy(rig, {"AU26": 1.0}, (14,)) > 0.1
+    assert abs(_dy(rig, {"AU26": 1.0}, (13, 0))) < 0.02
+    assert abs(_dy(rig, {"AU26": 1.0}, (1, 168, 10))) < 1e-6  # nose, forehead still
+
+
+def test_blink_closes_the_lids(rig):
+    lm = rig.portrait.landmarks
+    d = rig.displace({}, blink=1.0)
+    for up, lo in ((159, 145), (386, 374)):
+        gap0 = lm[lo, 1] - lm[up, 1]
+        gap1 = (lm[lo, 1] + d[lo, 1]) - (lm[up, 1] + d[up, 1])
+        assert gap0 > 2 and 0 <= gap1 < 0.1 * gap0
+
+
+def test_lips_never_pass_through_each_other(rig):
+    lm = rig.portrait.landmarks
+    d = rig.displace({"AU24": 1.2, "AU23": 1.2, "AU17": 1.2})
+    assert (lm[14, 1] + d[14, 1]) >= (lm[13, 1] + d[13, 1]) - 0.05  # pixels (face axes are tilted)
+
+
+def test_head_pose_is_rigid(rig):
+    d = rig.displace({}, head=(0.0, 0.05, 0.0))
+    assert np.allclose(d, d[0]) and abs(np.linalg.norm(d[0]) - 0.05 * rig.iod) < 1e-6
+
+
+def test_direction_model_steers_to_the_prototypes():
+    model = default_direction_model()
+    from conditioning import parse_emotion
+
+    for cat in ("happy", "sad", "angry", "surprised"):
+        full = np.asarray(model.steer(None, parse_emotion(f"{cat}@1.0")))
+        half = np.asarray(model.steer(None, parse_emotion(f"{cat}@0.5")))
+        assert np.allclose(full, prototype_vector(cat), atol=1e-6)
+        assert np.allclose(half, 0.5 * full, atol=1e-6)
+    assert prototype_vector("happy")[EMOTION_AUS.index("AU12")] == PROTOTYPES["happy"]["AU12"]
