@@ -401,6 +401,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if args.medium == "speech":
         return _eval_speech(args)
+    if args.medium == "face":
+        return _eval_face(args)
     if args.medium == "all":
         return _eval_all(args)
     if args.emotions is None:
@@ -478,6 +480,47 @@ def _eval_all(args: argparse.Namespace) -> int:
               f"{c['mean_vad_distance_between_media']:.2f}; transfer voice->music match "
               f"{c['transfer_dominant_match_rate']:.2f}")
     print(f"not landed yet: {', '.join(s['not_landed']) or 'none'}; time (s): {s['seconds']}")
+    print(f"wrote {out / 'report.json'} and {out / 'report.html'}")
+    return 0
+
+
+def _eval_face(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from conditioning import parse_emotion
+
+    emotions = args.emotions or ["happy", "sad", "angry", "surprised"]
+    for e in emotions:
+        parse_emotion(e)
+    if args.recordings is not None and args.recordings < 1:
+        raise UsageError("--recordings must be >= 1")
+    out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {str(out)!r} exists and is not a folder")
+    check_device(args.device)
+    from skimage import data
+
+    from evaluators.loop_face import evaluate_face
+    from evaluators.loop_speech import real_recordings
+    from generators.face import TalkingHeadPipeline
+    from generators.face.portrait import analyse_portrait
+
+    quiet_diffusers()
+    pipe = TalkingHeadPipeline.from_pretrained(args.model).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
+    portrait = analyse_portrait(data.astronaut())
+    clips = [c for c, _ in real_recordings() if "librivox" in str(c)][: args.recordings or 3]
+
+    def animate(image, audio, sr, emotion, generator):
+        return pipe(image, audio, sr, emotion=emotion, generator=generator, portrait=portrait)
+
+    report = evaluate_face(animate, out, None, clips, emotions, args.intensities)
+    for e, v in report["expression"].items():
+        print(f"face: {e:<10} target top on {v['target_share_at_top']:.2f} of frames at the top "
+              f"intensity; P(target) Spearman {v['spearman_of_means']:+.2f} "
+              f"{'pass' if v['pass'] else 'FAIL'}")
+    for name, g in report["quality_guards"].items():
+        print(f"  {name:<26} {g['value']:.3f} in {g['bounds']}: {'pass' if g['pass'] else 'FAIL'}")
     print(f"wrote {out / 'report.json'} and {out / 'report.html'}")
     return 0
 
@@ -630,10 +673,11 @@ def build_parser() -> argparse.ArgumentParser:
         "medium",
         nargs="?",
         default="music",
-        choices=["music", "speech", "all"],
+        choices=["music", "speech", "face", "all"],
         help="which generator (default music)",
     )
-    p.add_argument("--recordings", type=int, help="speech: how many real recordings (default all 10)")
+    p.add_argument("--recordings", type=int,
+                   help="speech: how many real recordings (default all 10); face: default 3")
     p.add_argument("--files", help="score files made anywhere: a folder of MIDI files")
     p.add_argument("--labels", help="with --files: a CSV of file,emotion[,intensity]")
     p.add_argument("-o", "--output-dir", default="affect-eval", help="report folder")

