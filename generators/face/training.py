@@ -238,9 +238,10 @@ class MotionExamples:
 
 def build_examples(data: dict, seed: int):
     source = data.get("source", "tts")
+    if source in ("mead", "folder"):
+        return build_video_examples(data, seed)
     if source != "tts":
-        raise ValueError(f"face data source {source!r}: only 'tts' is built in; MEAD-style video folders "
-                         "are read by `affect train face` with source: mead|folder (see fit_rig_params)")
+        raise ValueError(f"unknown face data source {source!r}; accepted: tts, mead, folder")
     clips = build_face_corpus(data["cache"], int(data["sentences_per_voice"]), data.get("voices"),
                               int(data.get("seed", 0)), float(data.get("convert_fraction", 0.0)))
     model = default_direction_model()
@@ -340,14 +341,135 @@ def scan_videos(root: str | Path, layout: str) -> list[LabelledVideo]:
     return out
 
 
-def fit_rig_params(rest: np.ndarray, frames: np.ndarray, rig) -> np.ndarray:
-    """Least-squares rig parameters (N, 18) that best explain tracked landmarks.
+#: Landmarks that expressions barely move: eye corners, nose bridge and tip, forehead, cheekbones.
+STABLE = (33, 133, 362, 263, 168, 6, 197, 1, 10, 234, 454)
 
-    ``rest`` (478, 2) is the clip's neutral frame (the rig was fitted to it), ``frames``
-    (N, 478, 2) the tracked landmarks with the head's similarity transform removed (``align``).
-    Solves min ||B p - d||^2 with p clipped to [0, 1.2], B the rig's basis in pixels.
+
+def align_to(rest: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Remove head motion: each (478, 2) frame mapped onto ``rest`` by the similarity transform
+    (Umeyama least squares) of the ``STABLE`` landmarks. frames (N, 478, 2) -> (N, 478, 2)."""
+    idx = list(STABLE)
+    b = rest[idx]
+    mb = b.mean(0)
+    out = np.empty_like(frames)
+    for i, f in enumerate(frames):
+        a = f[idx]
+        ma = a.mean(0)
+        u, sv, vt = np.linalg.svd((b - mb).T @ (a - ma))
+        d = np.sign(np.linalg.det(u @ vt))
+        r = u @ np.diag([1.0, d]) @ vt
+        scale = (sv * [1.0, d]).sum() / ((a - ma) ** 2).sum()
+        out[i] = (f - ma) @ r.T * scale + mb
+    return out
+
+
+def fit_rig_params(rest: np.ndarray, frames: np.ndarray, rig) -> np.ndarray:
+    """Rig parameters (N, 18) that best explain tracked landmarks, by least squares.
+
+    ``rest`` (478, 2) is the clip's neutral frame (``rig`` was fitted to it), ``frames``
+    (N, 478, 2) the tracked landmarks with the head's motion removed (``align_to``). Solves
+    min ||B p - d||^2 for p, B the rig's basis in pixels (956, 18), clipped to [0, 1.2].
     """
     basis = np.stack([rig.displace({au: 1.0}).ravel() for au in MOTION], 1)  # (956, 18)
     d = (frames - rest[None]).reshape(len(frames), -1)  # (N, 956)
     p, *_ = np.linalg.lstsq(basis, d.T, rcond=None)
     return np.clip(p.T, 0.0, 1.2)
+
+
+def video_targets(path: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(wav at 22,050 Hz padded to whole frames, rig parameters (n_frames, 18) at 25 fps) of one
+    talking-face video: the mesh tracked on every frame, the first frame taken as the clip's rest
+    pose (MEAD clips start from rest), head motion removed, parameters fitted, resampled to 25 fps."""
+    from conditioning.audio import resample
+    from generators.face.portrait import Portrait, _face_mesh
+    from generators.face.rig import Rig
+    from generators.face.video import probe_video, read_video_audio, read_video_frames
+
+    info = probe_video(path)
+    tracker = _face_mesh(static=False, faces=1)
+    pts, first = [], None
+    for frame in read_video_frames(path):
+        res = tracker.process(np.ascontiguousarray(frame))
+        h, w = frame.shape[:2]
+        if res.multi_face_landmarks:
+            lm = np.array([[p.x * w, p.y * h] for p in res.multi_face_landmarks[0].landmark])
+            first = frame if first is None else first
+        else:
+            lm = np.full((478, 2), np.nan)
+        pts.append(lm)
+    pts = np.array(pts)  # (M, 478, 2)
+    ok = ~np.isnan(pts).any(axis=(1, 2))
+    if ok.sum() < 0.8 * len(pts) or first is None:
+        logger.warning("%s: a face was tracked on only %d of %d frames; skipped", path, ok.sum(), len(pts))
+        return None
+    rest = pts[np.argmax(ok)]
+    rig = Rig(Portrait(first, rest, np.zeros(len(rest)), int(np.ptp(rest[:, 1]))))
+    aligned = align_to(rest, pts[ok])
+    params = fit_rig_params(rest, aligned, rig)  # (M_ok, 18)
+    t_src = np.nonzero(ok)[0] / info.fps
+    audio, sr = read_video_audio(path)
+    wav = resample(audio, sr, SR).astype(np.float32)
+    n = int(round(len(wav) / SR * FPS))
+    t = np.arange(n) / FPS
+    p25 = np.stack([np.interp(t, t_src, params[:, j]) for j in range(params.shape[1])], 1)
+    wav = np.pad(wav, (0, max(0, n * SAMPLES_PER_FRAME - len(wav))))[: n * SAMPLES_PER_FRAME]
+    return wav, p25.astype(np.float32)
+
+
+class VideoExamples:
+    """Training examples from labelled talking-face videos: real audio, fitted motion, the label's
+    embedding in the (refitted) direction model."""
+
+    def __init__(self, items: list[tuple[np.ndarray, np.ndarray, np.ndarray]], crop: int, seed: int):
+        from generators.speech.vocoder import MelSpectrogram
+
+        self.items = items  # (wav, params (T, 18), emotion AUs (16,))
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        self.mel = MelSpectrogram()
+
+    def draw(self) -> tuple[np.ndarray, np.ndarray]:
+        from generators.face.pipeline_face import PARAM_CENTRE, PARAM_SCALE
+
+        wav, params, emb = self.items[self.rng.integers(len(self.items))]
+        T = len(params)
+        if T > self.crop:
+            s = int(self.rng.integers(0, T - self.crop + 1))
+            wav = wav[s * SAMPLES_PER_FRAME : (s + self.crop) * SAMPLES_PER_FRAME]
+            params, T = params[s : s + self.crop], self.crop
+        feats = audio_features(wav, T, self.mel)
+        cond = np.concatenate([feats, np.repeat(emb[None], T, 0), np.ones((T, 1))], 1).astype(np.float32)
+        x = ((params - PARAM_CENTRE) / PARAM_SCALE).astype(np.float32)
+        if T < self.crop:
+            cond = np.pad(cond, ((0, self.crop - T), (0, 0)))
+            x = np.pad(x, ((0, self.crop - T), (0, 0)))
+        return cond, x
+
+
+def build_video_examples(data: dict, seed: int):
+    """Examples and a refitted direction model from a MEAD-style or labelled video folder."""
+    from conditioning import parse_emotion
+
+    videos = scan_videos(data["root"], data["source"])
+    if not videos:
+        raise ValueError(f"no labelled videos found in {data['root']!r} (layout {data['source']!r})")
+    fitted, aus, labels = [], [], []
+    for v in videos:
+        got = video_targets(v.path)
+        if got is None:
+            continue
+        wav, params = got
+        fitted.append((wav, params, v))
+        aus.append(params[:, : len(EMOTION_AUS)].mean(0))
+        labels.append(parse_emotion(v.emotion).dominant if v.emotion != "neutral" else "neutral")
+    if not fitted:
+        raise ValueError(f"no face could be tracked in the videos of {data['root']!r}")
+    model = DirectionVectorModel.fit(np.stack(aus), labels, meta={
+        "medium": "face", "fit": f"labelled videos ({data['source']})", "names": list(EMOTION_AUS)})
+    items = []
+    for (wav, params, v), lab in zip(fitted, labels):
+        spec = parse_emotion(f"{lab}@{v.intensity:g}") if lab != "neutral" else parse_emotion("neutral")
+        emb = np.clip(np.asarray(model.steer(None, spec), dtype=np.float32), 0, 1.2)
+        items.append((wav, params, emb))
+    return VideoExamples(items, int(data["crop_frames"]), seed), model, {
+        "source": data["source"], "videos": len(items), "skipped": len(videos) - len(items)}
