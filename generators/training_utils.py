@@ -107,3 +107,20 @@ def diffusion_training_loop(accelerator, state: TrainState, scheduler, draw_batc
             logger.info("stopping at step %d: max_minutes reached", state.step)
             break
     return losses
+
+
+def save_final(pipe, meta: dict, output_dir: Path, export: dict) -> Path:
+    """Save the trained pipeline (EMA weights) and its ``training.json`` as ``output_dir/final``;
+    with ``export["dir"]``, also replace that folder (the package default) by an fp16 copy."""
+    import json
+
+    final_dir = Path(output_dir) / "final"
+    pipe.save_pretrained(final_dir)
+    (final_dir / "training.json").write_text(json.dumps(meta, indent=2, default=str))
+    if export.get("dir"):
+        target = Path(export["dir"])
+        if target.exists():
+            shutil.rmtree(target)
+        pipe.save_pretrained(target, fp16=bool(export.get("fp16", True)))
+        (target / "training.json").write_text(json.dumps(meta, indent=2, default=str))
+    return final_dir

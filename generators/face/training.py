@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -55,7 +53,7 @@ from generators.face.articulation import (
     vocal_effort,
 )
 from generators.face.rig import EMOTION_AUS, MOTION, default_direction_model
-from generators.training_utils import diffusion_training_loop, prepare_training
+from generators.training_utils import diffusion_training_loop, prepare_training, save_final
 
 logger = logging.getLogger(__name__)
 
@@ -293,16 +291,7 @@ def train_face(cfg: dict, *, max_steps: int | None = None, output_dir: str | Non
             "final_loss": float(np.mean(losses[-100:])) if losses else None,
             "minutes": round((time.time() - start) / 60, 2), "data": data_meta, "fps": FPS,
             "motion": list(MOTION)}
-    final_dir = out / "final"
-    pipe.save_pretrained(final_dir)
-    (final_dir / "training.json").write_text(json.dumps(meta, indent=2, default=str))
-    if ecfg.get("dir"):
-        export = Path(ecfg["dir"])
-        if export.exists():
-            shutil.rmtree(export)
-        pipe.save_pretrained(export, fp16=bool(ecfg.get("fp16", True)))
-        (export / "training.json").write_text(json.dumps(meta, indent=2, default=str))
-    return final_dir
+    return save_final(pipe, meta, out, ecfg)
 
 
 # -- video corpora (MEAD-style) ------------------------------------------------------------------

@@ -20,9 +20,7 @@ to ``export.dir`` (the package's default is written this way).
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -40,7 +38,7 @@ from generators.speech.corpus import (
 )
 from generators.speech.features import CHANGE_SCALES, FRAME_MS, rule_changes
 from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
-from generators.training_utils import diffusion_training_loop, prepare_training
+from generators.training_utils import diffusion_training_loop, prepare_training, save_final
 
 logger = logging.getLogger(__name__)
 
@@ -202,13 +200,4 @@ def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | N
         "minutes": round((time.time() - start) / 60, 2), "data": data_meta,
         "frame_ms": FRAME_MS,
     }
-    final_dir = out / "final"
-    pipe.save_pretrained(final_dir)
-    (final_dir / "training.json").write_text(json.dumps(meta, indent=2, default=str))
-    if ecfg.get("dir"):
-        export = Path(ecfg["dir"])
-        if export.exists():
-            shutil.rmtree(export)
-        pipe.save_pretrained(export, fp16=bool(ecfg.get("fp16", True)))
-        (export / "training.json").write_text(json.dumps(meta, indent=2, default=str))
-    return final_dir
+    return save_final(pipe, meta, out, ecfg)
