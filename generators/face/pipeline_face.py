@@ -144,7 +144,7 @@ class FaceOutput:
     def frame(self, i: int) -> np.ndarray:
         r = self.renderer
         disp = r.rig.displace(self.params[i], blink=float(self.blink[i]), head=tuple(self.head[i]))
-        return r.render(disp, tuple(self.head[i]), tuple(self.gaze[i]))
+        return r.render(disp, tuple(self.head[i]), tuple(self.gaze[i]), r.rig.fold_level(self.params[i]))
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         for i in range(self.n_frames):

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from generators.face.portrait import LEFT_EYE, RIGHT_EYE, Portrait
-from generators.face.rig import INNER_LIP_PAIRS, IRIS, Rig
+from generators.face.rig import INNER_LIP_PAIRS, INNER_LIP_RING, IRIS, Rig
 
 UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
@@ -59,6 +59,15 @@ class Renderer:
         # upper lip: what shows there (upper teeth) stays attached to it instead of stretching
         gaps = np.array([np.linalg.norm(lm[lo] - lm[up]) for up, lo in INNER_LIP_PAIRS])
         self.teeth_pairs = [pr for pr, g in zip(INNER_LIP_PAIRS, gaps) if g > 2.0]
+        if self.teeth_pairs and self.rig.rest_field.any():
+            # the rig closes the portrait's open lips: what showed between them (teeth, the dark
+            # of the mouth) is filled from the lips around it, and openings are painted, as for a
+            # portrait with a closed mouth
+            mask = np.zeros(img.shape[:2], np.uint8)
+            cv2.fillPoly(mask, [np.round(lm[list(INNER_LIP_RING)]).astype(np.int32)], 255)
+            mask = cv2.dilate(mask, np.ones((3, 3), np.uint8), iterations=2)
+            self.image = img = cv2.inpaint(img, mask, max(3.0, 0.05 * self.rig.iod), cv2.INPAINT_TELEA)
+            self.teeth_pairs = []
         self.mid_pts = np.array([(lm[up] + lm[lo]) / 2 for up, lo in self.teeth_pairs]).reshape(-1, 2)
         pts = np.concatenate([lm[self.mesh_idx], self.ring_pts, self.mid_pts, border])
         pts[:, 0] = np.clip(pts[:, 0], -s, 2 * s)
@@ -70,7 +79,31 @@ class Renderer:
         self.grid = np.stack([xx, yy], -1)  # (S, S, 2)
         self._eyes = self._eye_masks()
         self._mouth_colours()
-        self.rest_gap = self._gap(lm)
+        self.rest_gap = self._gap(self.portrait.landmarks + self.rig.displace({}))
+        self.fold_detail = self._fold_detail()
+
+    def _fold_detail(self) -> np.ndarray | None:
+        """The fine shading of a smiling portrait's folds (nasolabial lines and the creases at
+        the mouth corners): the image minus its blur, inside soft bands from each nose wing down
+        past the mouth corner. Frames that smile less than the portrait fade it (an animated
+        wrinkle map): a warp moves the folds but cannot unmake them. None when the portrait does
+        not smile."""
+        if self.rig.rest_smile <= 0 or not self.rig.rest_field.any():
+            return None
+        lm, iod = self.portrait.landmarks, self.rig.iod
+        down = self.rig.axes[1]
+        mask = np.zeros((self.size, self.size), np.float32)
+        for wing, corner in ((129, 61), (358, 291)):
+            out = lm[corner] - lm[(13 if corner == 61 else 13)]
+            out = out / (np.linalg.norm(out) + 1e-9)
+            path = np.array([lm[wing], lm[corner] + 0.04 * iod * out,
+                             lm[corner] + 0.08 * iod * out + 0.16 * iod * down])
+            cv2.polylines(mask, [np.round(path * 4).astype(np.int32)], False, 1.0,
+                          max(1, int(0.09 * iod)), cv2.LINE_AA, 2)
+        mask = cv2.GaussianBlur(mask, (0, 0), 0.04 * iod)
+        img = self.image.astype(np.float32)
+        detail = img - cv2.GaussianBlur(img, (0, 0), 0.05 * iod)
+        return detail * mask[..., None]
 
     def _eye_masks(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """Per eye: iris centre, a soft mask of the eye opening, iris radius (pixels)."""
@@ -100,7 +133,9 @@ class Renderer:
 
     # -- one frame ------------------------------------------------------------------------------
     def render(self, disp: np.ndarray, head: tuple[float, float, float] = (0.0, 0.0, 0.0),
-               gaze: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+               gaze: tuple[float, float] = (0.0, 0.0), folds: float = 1.0) -> np.ndarray:
+        """One frame: the mesh moved by ``disp`` (478, 2) pixels, the head pose, the gaze and
+        how much of a smiling portrait's folds shows (``Rig.fold_level``)."""
         moved_all = self.points + self.vertex_motion(disp, head)  # (P, 2)
         src = self.inverse_map(moved_all)
         if gaze[0] or gaze[1]:
@@ -108,7 +143,10 @@ class Renderer:
                 g = np.array(gaze, dtype=np.float32) * r * 0.55
                 w = np.exp(-((self.grid - centre) ** 2).sum(-1) / (2 * (1.6 * r) ** 2)) * mask
                 src -= w[..., None] * g
-        frame = cv2.remap(self.image, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
+        image = self.image
+        if self.fold_detail is not None and folds < 1.0:
+            image = np.clip(image - (1.0 - folds) * self.fold_detail, 0, 255).astype(np.uint8)
+        frame = cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
         return self._mouth(frame, self.portrait.landmarks + disp, moved_all)
 

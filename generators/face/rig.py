@@ -77,6 +77,13 @@ UPPER_LIP_IN = (13, 82, 312, 81, 311, 80, 310)
 LOWER_LIP_IN = (14, 87, 317, 178, 402, 88, 318)
 LOWER_LIP_OUT = (17, 84, 314, 181, 405, 91, 321)
 INNER_LIP_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402), (80, 88), (310, 318))
+#: The same pairs out to the corners (what closing a smile's open lips has to bring together).
+INNER_LIP_PAIRS_ALL = INNER_LIP_PAIRS + ((191, 95), (415, 324))
+#: Skin just outside the mouth corners (the commissures and the creases beside them).
+COMMISSURES = (57, 287, 186, 410, 43, 273, 92, 322, 216, 436, 212, 432, 202, 422)
+#: Every lip landmark, outer and inner outlines.
+LIPS = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267,
+        269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)
 CHIN = (152, 175, 199, 200, 18, 148, 377, 176, 400)
 IRIS = tuple(range(468, 478))
 #: The inner-lip outline, in order around the mouth opening.
@@ -127,12 +134,15 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
              Handle(UPPER_LIP_IN, 0.0, 0.015, 0.05, "upper_mouth")),
 }
 JAW_DROP_IOD = 0.30  # chin displacement at AU26 = 1
+#: Corner lift (IOD) that a relaxed mouth may have before it counts as a smile: relaxed mouth
+#: corners sit about level with the lips' midline; AU12 at 1 lifts them 0.10 IOD (above).
+RELAXED_LIFT = 0.02
 
 
 class Rig:
     """The rig fitted to one portrait: ``displace(params, blink, gaze, head)`` -> (478, 2) pixels."""
 
-    def __init__(self, portrait: Portrait):
+    def __init__(self, portrait: Portrait, neutralize: bool = True):
         self.portrait = portrait
         p = portrait.landmarks.astype(np.float64)  # (478, 2)
         er, el = portrait.eye_centres
@@ -147,11 +157,14 @@ class Rig:
         self.regions = self._regions(q)
         self.basis = {au: self._au_field(au) for au in AU_HANDLES}  # (478, 2) face coords each
         self.basis["AU26"] = self._jaw_field()
-        # where the portrait's lips are apart, pressing and tightening close them first
-        closure = self._closure_field()
-        for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
-            self.basis[au] = self.basis[au] + share * closure
+        if not neutralize:  # lips that are apart on the portrait: pressing closes them first
+            closure = self._closure_field()
+            for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
+                self.basis[au] = self.basis[au] + share * closure
         self.blink_field = self._blink_field()  # (478, 2)
+        # the portrait's own expression, taken back to a relaxed face before any motion
+        self.rest_smile = self._rest_smile()
+        self.rest_field = self._rest_field() if neutralize else np.zeros_like(q)
 
     # -- regions ------------------------------------------------------------------------------
     def _regions(self, q: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,11 +195,14 @@ class Rig:
 
     # -- fields -------------------------------------------------------------------------------
     def _au_field(self, au: str) -> np.ndarray:
-        """All handles of one AU blended as one partition of unity (overlapping handles average,
-        they do not add up)."""
+        return self._handles_field(AU_HANDLES[au])
+
+    def _handles_field(self, handles: tuple[Handle, ...]) -> np.ndarray:
+        """Handles blended as one partition of unity (overlapping handles average, they do not
+        add up)."""
         q = self.q
         ws, ds = [], []
-        for h in AU_HANDLES[au]:
+        for h in handles:
             idx = np.array(h.points)
             d = np.zeros((len(idx), 2))
             d[:, 0] = (h.out - h.inward) * self.side[idx]
@@ -213,19 +229,63 @@ class Rig:
         field[:, 0] = -0.1 * theta * q[:, 0] * np.maximum(q[:, 1] - pivot_y, 0.0) * self.regions["lower_mouth"]
         return field
 
-    def _closure_field(self) -> np.ndarray:
+    def _closure_field(self, pairs=INNER_LIP_PAIRS) -> np.ndarray:
         """Lips meeting: each inner-lip pair closes its gap on the portrait (upper lip 40 % of
         the way, lower lip 60 %), spread to the lips around them."""
         q = self.q
         field = np.zeros_like(q)
-        up = np.array([u for u, _ in INNER_LIP_PAIRS])
-        lo = np.array([v for _, v in INNER_LIP_PAIRS])
+        up = np.array([u for u, _ in pairs])
+        lo = np.array([v for _, v in pairs])
         gap = np.maximum(q[lo, 1] - q[up, 1], 0.0)  # (7,) face units, y down
         for idx, d, region in ((up, 0.4 * gap, "upper_mouth"), (lo, -0.6 * gap, "lower_mouth")):
             dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)
             w = np.exp(-dist2 / (2 * 0.06**2)) * self.regions[region][:, None]
             field[:, 1] += (w @ d) / np.maximum(1.0, w.sum(1))
         return field
+
+    def _rest_smile(self) -> float:
+        """How much the portrait already smiles, in AU12 units: the lift of the mouth corners
+        above the lips' midline beyond a relaxed mouth's, over AU12's lift at 1 (0 .. 2)."""
+        q = self.q
+        lift = (q[13, 1] + q[14, 1]) / 2 - (q[61, 1] + q[291, 1]) / 2  # y down: > 0 corners higher
+        return float(np.clip((lift - RELAXED_LIFT) / 0.10, 0.0, 2.0))
+
+    def _rest_field(self) -> np.ndarray:
+        """The displacement that relaxes the portrait's own expression: a smiling mouth's bend
+        taken out (each lip point lowered by the corners' excess lift times its squared distance
+        from the middle, and drawn in as AU12 would have drawn it out), the cheeks let down, and
+        lips that are apart brought together. A portrait with a relaxed, closed mouth gets
+        (nearly) zero. Expressions then start from this face, so a smiling photo can look sad."""
+        q = self.q
+        field = np.zeros_like(q)
+        s = self.rest_smile
+        if s > 0:
+            mid_x = (q[13, 0] + q[14, 0]) / 2
+            half = max(abs(q[291, 0] - q[61, 0]) / 2, 1e-3)
+            lift = s * 0.10
+            idx = np.array(LIPS + NEAR_CORNERS + COMMISSURES)
+            u = np.clip(np.abs(q[idx, 0] - mid_x) / half, 0.0, 1.0)  # 0 middle .. 1 corners
+            d = np.zeros((len(idx), 2))
+            d[:, 1] = lift * u**2  # down (face coordinates are y-down)
+            d[:, 0] = -0.09 * s * u * np.sign(q[idx, 0] - mid_x)  # inward
+            dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)  # (478, L)
+            w = np.exp(-dist2 / (2 * 0.07**2))
+            w *= (np.sign(q[:, 0] - mid_x)[:, None] == np.sign(q[idx, 0] - mid_x)[None]) | (u < 0.15)[None]
+            field += (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
+            field -= min(s, 1.0) * 0.03 / 0.10 * self._handles_field((Handle(CHEEK, 0.0, 0.10, 0.14, "below_eye"),))
+        field += self._closure_field(INNER_LIP_PAIRS_ALL)
+        field[list(IRIS)] = 0.0
+        return field
+
+    def fold_level(self, params: dict[str, float] | np.ndarray) -> float:
+        """How much of the portrait's smile folds (nasolabial lines, cheek creases) a frame with
+        these parameters shows: its AU12 over the portrait's own smile, 0 .. 1 (1 when the
+        portrait does not smile, so nothing is taken away)."""
+        if self.rest_smile <= 0 or not np.any(self.rest_field):
+            return 1.0
+        if not isinstance(params, dict):
+            params = dict(zip(MOTION, np.asarray(params, dtype=np.float64)))
+        return float(np.clip(params.get("AU12", 0.0) / self.rest_smile, 0.0, 1.0))
 
     def _blink_field(self) -> np.ndarray:
         """Closed lids: each upper-lid point meets its lower-lid partner 85 % of the way down."""
@@ -250,7 +310,7 @@ class Rig:
         a blink amount (0 open .. 1 closed) and a head pose (roll radians, dx, dy in IOD)."""
         if not isinstance(params, dict):
             params = dict(zip(MOTION, np.asarray(params, dtype=np.float64)))
-        d = np.zeros_like(self.q)
+        d = self.rest_field.copy()
         for au, v in params.items():
             if au in self.basis and v:
                 d += float(np.clip(v, -0.25, 1.25)) * self.basis[au]
@@ -267,7 +327,7 @@ class Rig:
 
     def _no_lip_crossing(self, d: np.ndarray) -> np.ndarray:
         """Inner lips may close but not pass through each other (and lids likewise)."""
-        for pairs in (INNER_LIP_PAIRS, LID_PAIRS):
+        for pairs in (INNER_LIP_PAIRS_ALL, LID_PAIRS):
             for up, lo in pairs:
                 gap = (self.q[lo, 1] + d[lo, 1]) - (self.q[up, 1] + d[up, 1])
                 if gap < 0:

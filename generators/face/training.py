@@ -359,7 +359,8 @@ def fit_rig_params(rest: np.ndarray, frames: np.ndarray, rig) -> np.ndarray:
     (N, 478, 2) the tracked landmarks with the head's motion removed (``align_to``). Solves
     min ||B p - d||^2 for p, B the rig's basis in pixels (956, 18), clipped to [0, 1.2].
     """
-    basis = np.stack([rig.displace({au: 1.0}).ravel() for au in MOTION], 1)  # (956, 18)
+    zero = rig.displace({})  # the rig's own rest (zero for a rig made with neutralize=False)
+    basis = np.stack([(rig.displace({au: 1.0}) - zero).ravel() for au in MOTION], 1)  # (956, 18)
     d = (frames - rest[None]).reshape(len(frames), -1)  # (N, 956)
     p, *_ = np.linalg.lstsq(basis, d.T, rcond=None)
     return np.clip(p.T, 0.0, 1.2)
@@ -392,7 +393,8 @@ def video_targets(path: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
         logger.warning("%s: a face was tracked on only %d of %d frames; skipped", path, ok.sum(), len(pts))
         return None
     rest = pts[np.argmax(ok)]
-    rig = Rig(Portrait(first, rest, np.zeros(len(rest)), int(np.ptp(rest[:, 1]))))
+    # the clip's first frame is its rest pose as it is (a smile there is the clip's own)
+    rig = Rig(Portrait(first, rest, np.zeros(len(rest)), int(np.ptp(rest[:, 1]))), neutralize=False)
     aligned = align_to(rest, pts[ok])
     params = fit_rig_params(rest, aligned, rig)  # (M_ok, 18)
     t_src = np.nonzero(ok)[0] / info.fps

@@ -18,7 +18,18 @@ UP = -1  # image y grows downward
 
 @pytest.fixture(scope="module")
 def rig(portrait):
+    """The action units' own fields (the portrait's smile is left as it is)."""
+    return Rig(portrait, neutralize=False)
+
+
+@pytest.fixture(scope="module")
+def relaxed(portrait):
     return Rig(portrait)
+
+
+def _lift(pts):
+    """Mouth-corner lift above the inner lips' midpoint, pixels (positive = corners higher)."""
+    return (pts[13, 1] + pts[14, 1]) / 2 - (pts[61, 1] + pts[291, 1]) / 2
 
 
 def _dy(rig, params, idx, **kw):
@@ -87,3 +98,44 @@ def test_direction_model_steers_to_the_prototypes():
         assert np.allclose(full, prototype_vector(cat), atol=1e-6)
         assert np.allclose(half, 0.5 * full, atol=1e-6)
     assert prototype_vector("happy")[EMOTION_AUS.index("AU12")] == PROTOTYPES["happy"]["AU12"]
+
+
+def test_the_portraits_smile_is_relaxed_before_any_motion(portrait, relaxed):
+    """The astronaut smiles broadly with her teeth apart: the rig measures the smile and, at all
+    parameters zero, lowers her mouth corners to the lips' midline and closes her lips; nothing
+    above the nose moves."""
+    lm = portrait.landmarks
+    assert relaxed.rest_smile > 0.8
+    rest = lm + relaxed.displace({})
+    assert _lift(lm) > 0.12 * relaxed.iod
+    assert abs(_lift(rest)) < 0.06 * relaxed.iod
+    assert np.linalg.norm(lm[14] - lm[13]) > 0.1 * relaxed.iod
+    assert np.linalg.norm(rest[14] - rest[13]) < 0.02 * relaxed.iod
+    d = relaxed.displace({})
+    assert np.abs(d[[10, 151, 9, 107, 336, 159, 386]]).max() < 1e-3
+    # a smile comes back with AU12, and lips part again with the jaw
+    assert _lift(lm + relaxed.displace({"AU12": 1.0})) > _lift(rest) + 0.05 * relaxed.iod
+    opened = lm + relaxed.displace({"AU26": 1.0})
+    assert np.linalg.norm(opened[14] - opened[13]) > 0.15 * relaxed.iod
+    assert relaxed.fold_level({}) == 0.0 and relaxed.fold_level({"AU12": 2.0}) == 1.0
+
+
+def test_relaxed_lips_never_pass_through_each_other(portrait, relaxed):
+    lm = portrait.landmarks
+    d = relaxed.displace({"AU24": 1.2, "AU23": 1.2, "AU17": 1.2})
+    for up, lo in ((13, 14), (82, 87), (312, 317)):
+        assert (lm[lo, 1] + d[lo, 1]) >= (lm[up, 1] + d[up, 1]) - 0.05
+
+
+def test_a_relaxed_rendering_reads_as_relaxed(portrait, relaxed):
+    """Re-analysed, the rendered relaxed face has neither the smile nor the open lips (the mesh is
+    found again by the face mesh model on our own frame, not taken from the rig)."""
+    from generators.face.portrait import analyse_portrait
+    from generators.face.renderer import Renderer
+
+    frame = Renderer(portrait, relaxed).render(relaxed.displace({}), folds=0.0)
+    again = Rig(analyse_portrait(frame, face_resolution=128), neutralize=False)
+    assert again.rest_smile < 0.5 * relaxed.rest_smile
+    # the mesh model puts the re-found inner lips about half the portrait's gap apart (0.08 vs
+    # 0.16 IOD): lips closed over filled-in teeth still read a little parted
+    assert again.q[14, 1] - again.q[13, 1] < 0.6 * (relaxed.q[14, 1] - relaxed.q[13, 1])

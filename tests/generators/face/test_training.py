@@ -10,7 +10,7 @@ from generators.face.training import align_to, fit_rig_params, scan_videos
 
 
 def test_fit_recovers_known_rig_parameters(portrait):
-    rig = Rig(portrait)
+    rig = Rig(portrait, neutralize=False)
     truth = {"AU12": 0.7, "AU26": 0.4, "AU1": 0.5, "AU18": 0.3}
     rest = portrait.landmarks
     frames = np.stack([rest, rest + rig.displace(truth)])
