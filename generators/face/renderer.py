@@ -25,6 +25,10 @@ from generators.face.rig import INNER_LIP_PAIRS, INNER_LIP_RING, IRIS, Rig
 
 UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+#: The smile folds' band (width) and the scale of shading taken as fold (Gaussian sigma), IOD.
+FOLD_WIDTH, FOLD_SCALE = 0.16, 0.10
+#: The width of the line drawn where filled-in lips meet, IOD (about 1 mm).
+SEAM_WIDTH = 0.018
 LIPS_ALL = (0, 37, 39, 40, 185, 61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267)
 RING_FACTORS = ((1.22, 0.75), (1.55, 0.0))  # (radius / face radius, share of the head motion)
 
@@ -68,6 +72,8 @@ class Renderer:
             mask = cv2.dilate(mask, np.ones((3, 3), np.uint8), iterations=2)
             self.image = img = cv2.inpaint(img, mask, max(3.0, 0.05 * self.rig.iod), cv2.INPAINT_TELEA)
             self.teeth_pairs = []
+        # a closed mouth shows the line where the lips meet; a filled-in mouth needs it drawn
+        self.seam = not self.teeth_pairs and (gaps.max() > 2.0 if len(gaps) else False)
         self.mid_pts = np.array([(lm[up] + lm[lo]) / 2 for up, lo in self.teeth_pairs]).reshape(-1, 2)
         pts = np.concatenate([lm[self.mesh_idx], self.ring_pts, self.mid_pts, border])
         pts[:, 0] = np.clip(pts[:, 0], -s, 2 * s)
@@ -99,10 +105,10 @@ class Renderer:
             path = np.array([lm[wing], lm[corner] + 0.04 * iod * out,
                              lm[corner] + 0.08 * iod * out + 0.16 * iod * down])
             cv2.polylines(mask, [np.round(path * 4).astype(np.int32)], False, 1.0,
-                          max(1, int(0.09 * iod)), cv2.LINE_AA, 2)
+                          max(1, int(FOLD_WIDTH * iod)), cv2.LINE_AA, 2)
         mask = cv2.GaussianBlur(mask, (0, 0), 0.04 * iod)
         img = self.image.astype(np.float32)
-        detail = img - cv2.GaussianBlur(img, (0, 0), 0.05 * iod)
+        detail = img - cv2.GaussianBlur(img, (0, 0), FOLD_SCALE * iod)
         return detail * mask[..., None]
 
     def _eye_masks(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -215,7 +221,7 @@ class Renderer:
         gap = self._gap(pts)
         extra = gap - self.rest_gap
         if extra <= 0.5:
-            return frame
+            return self._seam(frame, pts, 1.0 - max(extra, 0.0) / 0.5) if self.seam else frame
         iod = self.rig.iod
         # the top of the new opening: the upper lip, or the moved half-way points (teeth edge)
         top = pts[list(UPPER_INNER)].copy()
@@ -245,7 +251,7 @@ class Renderer:
         opening = float(np.linalg.norm(lo[5] - top[5]))
         teeth = np.zeros(shape, np.float32)
         if not self.teeth_pairs:  # the portrait shows no teeth: paint the upper ones
-            t_up = min(0.085 * iod, 0.55 * opening) * taper
+            t_up = min(0.06 * iod, 0.4 * opening) * taper  # about 4 mm at most (Vig & Brundo 1978: 2-3.5 mm at rest)
             teeth = poly(np.r_[top, (top + t_up[:, None] * down)[::-1]])
         # lower incisors: only when the mouth is wide open, in the middle, mostly behind the lip
         t_lo = max(0.0, min(0.035 * iod, 0.2 * opening - 0.04 * iod)) * np.sin(
@@ -273,6 +279,28 @@ class Renderer:
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame = frame.copy()
         frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + col * alpha, 0, 255).astype(np.uint8)
+        return frame
+
+
+    def _seam(self, frame: np.ndarray, pts: np.ndarray, alpha: float) -> np.ndarray:
+        """The line where closed lips meet (through the inner-lip midpoints, corner to corner),
+        in the mouth's cavity colour: a thin dark line, tapered toward the corners."""
+        mid = (pts[list(UPPER_INNER)] + pts[list(LOWER_INNER)]) / 2  # (11, 2)
+        x0, y0 = np.floor(mid.min(0)).astype(int) - 4
+        x1, y1 = np.ceil(mid.max(0)).astype(int) + 5
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.size), min(y1, self.size)
+        if x1 - x0 < 3 or y1 - y0 < 3 or alpha <= 0:
+            return frame
+        m = np.zeros((y1 - y0, x1 - x0), np.float32)
+        width = max(1, int(round(SEAM_WIDTH * self.rig.iod)))
+        p = np.round((mid - [x0, y0]) * 16).astype(np.int32)
+        for i in range(len(p) - 1):
+            taper = np.sin(np.pi * (i + 0.5) / (len(p) - 1)) ** 0.5
+            cv2.line(m, tuple(p[i]), tuple(p[i + 1]), float(taper), width, cv2.LINE_AA, 4)
+        m = (m * alpha * 0.85)[..., None]
+        frame = frame.copy()
+        region = frame[y0:y1, x0:x1].astype(np.float32)
+        frame[y0:y1, x0:x1] = np.clip(region * (1 - m) + self.cavity * m, 0, 255).astype(np.uint8)
         return frame
 
 

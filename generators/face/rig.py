@@ -76,6 +76,9 @@ UPPER_LIP_OUT = (0, 37, 267, 39, 269, 40, 270)
 UPPER_LIP_IN = (13, 82, 312, 81, 311, 80, 310)
 LOWER_LIP_IN = (14, 87, 317, 178, 402, 88, 318)
 LOWER_LIP_OUT = (17, 84, 314, 181, 405, 91, 321)
+#: Lip points near the corners, which a smile can lift above the line between the corners.
+UPPER_LIP_ENDS = (191, 415, 185, 409)
+LOWER_LIP_ENDS = (95, 324, 146, 375)
 INNER_LIP_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402), (80, 88), (310, 318))
 #: The same pairs out to the corners (what closing a smile's open lips has to bring together).
 INNER_LIP_PAIRS_ALL = INNER_LIP_PAIRS + ((191, 95), (415, 324))
@@ -130,8 +133,9 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
              Handle(LOWER_LIP_OUT, 0.0, 0.025, 0.06, "lower_mouth"), Handle(CORNERS, -0.03, 0.0, 0.06)),
     "AU24": (Handle(UPPER_LIP_IN, 0.0, -0.015, 0.05, "upper_mouth"),
              Handle(LOWER_LIP_IN + LOWER_LIP_OUT, 0.0, 0.04, 0.07, "lower_mouth")),
-    "AU25": (Handle(LOWER_LIP_IN, 0.0, -0.06, 0.07, "lower_mouth"),
-             Handle(UPPER_LIP_IN, 0.0, 0.015, 0.05, "upper_mouth")),
+    "AU25": (Handle(LOWER_LIP_IN, 0.0, -0.09, 0.07, "lower_mouth"),
+             Handle(LOWER_LIP_OUT, 0.0, -0.07, 0.07, "lower_mouth"),
+             Handle(UPPER_LIP_IN, 0.0, 0.025, 0.05, "upper_mouth")),
 }
 JAW_DROP_IOD = 0.30  # chin displacement at AU26 = 1
 #: Corner lift (IOD) that a relaxed mouth may have before it counts as a smile: relaxed mouth
@@ -157,6 +161,10 @@ class Rig:
         self.regions = self._regions(q)
         self.basis = {au: self._au_field(au) for au in AU_HANDLES}  # (478, 2) face coords each
         self.basis["AU26"] = self._jaw_field()
+        # the mouth opens as a lens: the corners, held by the muscles that meet there, barely part
+        taper = self._corner_taper()
+        for au in ("AU25", "AU26"):
+            self.basis[au] = self.basis[au] * taper[:, None]
         if not neutralize:  # lips that are apart on the portrait: pressing closes them first
             closure = self._closure_field()
             for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
@@ -176,8 +184,8 @@ class Rig:
         mid_y = (q[13, 1] + q[14, 1]) / 2
         line_y = np.interp(q[:, 0], [c1[0], c2[0]], [c1[1], c2[1]]) + (mid_y - (c1[1] + c2[1]) / 2)
         lower = soft(q[:, 1] - line_y, 0.012)
-        lower[list(LOWER_LIP_IN + LOWER_LIP_OUT + CHIN)] = 1.0
-        lower[list(UPPER_LIP_IN + UPPER_LIP_OUT)] = 0.0
+        lower[list(LOWER_LIP_IN + LOWER_LIP_OUT + LOWER_LIP_ENDS + CHIN)] = 1.0
+        lower[list(UPPER_LIP_IN + UPPER_LIP_OUT + UPPER_LIP_ENDS)] = 0.0
         # eye line: each eye's corners; above/below it
         eye_y = np.empty(len(q))
         for eye, corners in ((RIGHT_EYE, (33, 133)), (LEFT_EYE, (362, 263))):
@@ -217,6 +225,17 @@ class Rig:
         total = (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
         total[list(IRIS)] = 0.0
         return total
+
+    def _corner_taper(self) -> np.ndarray:
+        """(478,) 1 on the chin and the middle of the lips, falling to 0 at the mouth corners
+        along the mouth line (1 - u^3, u = distance from the middle over half the mouth width)."""
+        q = self.q
+        mid_x = (q[13, 0] + q[14, 0]) / 2
+        half = max(abs(q[308, 0] - q[78, 0]) / 2, 1e-3)
+        line_y = (q[78, 1] + q[308, 1]) / 2
+        u = np.clip(np.abs(q[:, 0] - mid_x) / half, 0.0, 1.0)
+        near = np.exp(-(((q[:, 1] - line_y) / 0.10) ** 2))
+        return 1.0 - near * u**3
 
     def _jaw_field(self) -> np.ndarray:
         q = self.q

@@ -139,3 +139,34 @@ def test_a_relaxed_rendering_reads_as_relaxed(portrait, relaxed):
     # the mesh model puts the re-found inner lips about half the portrait's gap apart (0.08 vs
     # 0.16 IOD): lips closed over filled-in teeth still read a little parted
     assert again.q[14, 1] - again.q[13, 1] < 0.6 * (relaxed.q[14, 1] - relaxed.q[13, 1])
+
+
+def test_the_mouth_opens_as_a_lens(relaxed):
+    """Jaw and lip parting open the middle of the lips most and the corners least."""
+    d = (relaxed.displace({"AU26": 0.5, "AU25": 0.5}) - relaxed.displace({})) / relaxed.iod
+    middle, near_corner, corner = d[14, 1], d[95, 1], d[78, 1]
+    assert middle > 0.1 and abs(corner) < 0.01 and corner < near_corner < middle
+
+
+def test_a_relaxed_mouth_hides_the_portraits_teeth(portrait, relaxed):
+    """Closed over filled-in teeth: the bright teeth pixels inside the portrait's lips are gone
+    from the rendered rest frame, and a dark line marks where the lips meet."""
+    import cv2
+
+    from generators.face.renderer import Renderer
+
+    lm = portrait.landmarks
+    mask = np.zeros(portrait.image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(lm[[78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317,
+                                       14, 87, 178, 88, 95]]).astype(np.int32)], 1)
+    def white(img):  # bright and unsaturated: teeth, not lips or skin
+        img = img.astype(float)
+        return (img.min(-1) > 165) & (img.max(-1) - img.min(-1) < 45)
+
+    rendered = Renderer(portrait, relaxed).render(relaxed.displace({}), folds=0.0)
+    assert white(portrait.image)[mask > 0].mean() > 0.3  # her teeth
+    assert white(rendered)[mask > 0].mean() < 0.05  # lip highlights only
+    frame = rendered.astype(float).mean(-1)
+    seam = (lm[13] + lm[14]) / 2 + relaxed.displace({})[13]
+    x, y = np.round(seam).astype(int)
+    assert frame[y - 1 : y + 2, x].min() < frame[y - 6 : y + 7, x].max() - 30
