@@ -167,6 +167,6 @@ def test_a_relaxed_mouth_hides_the_portraits_teeth(portrait, relaxed):
     assert white(portrait.image)[mask > 0].mean() > 0.3  # her teeth
     assert white(rendered)[mask > 0].mean() < 0.05  # lip highlights only
     frame = rendered.astype(float).mean(-1)
-    seam = (lm[13] + lm[14]) / 2 + relaxed.displace({})[13]
-    x, y = np.round(seam).astype(int)
+    moved = lm + relaxed.displace({})
+    x, y = np.round((moved[13] + moved[14]) / 2).astype(int)
     assert frame[y - 1 : y + 2, x].min() < frame[y - 6 : y + 7, x].max() - 30
