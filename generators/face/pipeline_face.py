@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler
 
-from conditioning import DirectionVectorModel, EmotionSpec, parse_emotion
+from conditioning import CATEGORIES, DirectionVectorModel, EmotionSpec, parse_emotion
 from conditioning.audio import load_audio
 from generators.face.articulation import FPS, SR, audio_features, frames_for
 from generators.face.modeling_face import MotionDenoiser
@@ -110,6 +110,35 @@ def gaze_track(n_frames: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, -0.6, 0.6)
 
 
+#: What sadness does beyond the face's muscles, per unit of its contribution: the eyes look down
+#: (AU64, iris radii), the upper lids droop (AU41-43, share of a blink) and the head lowers
+#: (AU54, drawn as a small downward shift, IOD); EMFACS lists 1+4+15+54+64 among sadness's forms
+#: (Ekman, Friesen & Hager 2002).
+SAD_POSTURE = {"gaze_down": 0.45, "lid_droop": 0.3, "head_down": 0.02}
+
+
+def category_weights(spec: EmotionSpec, frames: int) -> dict[str, np.ndarray]:
+    """Each category's contribution (weight x intensity) per frame, (frames,) arrays."""
+    if spec.curve is not None:
+        c = spec.curve.contributions((np.arange(frames) + 0.5) / FPS)  # (T, K)
+    else:
+        c = np.repeat(np.asarray(spec.contributions())[None], frames, axis=0)
+    return {cat: c[:, i] for i, cat in enumerate(CATEGORIES)}
+
+
+def apply_posture(blink: np.ndarray, gaze: np.ndarray, head: np.ndarray,
+                  weights: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blinks, gaze and head motion with the emotion's posture added (``SAD_POSTURE``)."""
+    sad = np.clip(weights.get("sad", np.zeros(len(blink))), 0.0, 1.5)
+    if not sad.any():
+        return blink, gaze, head
+    gaze = gaze.copy()
+    gaze[:, 1] = np.clip(gaze[:, 1] * (1 - 0.5 * np.minimum(sad, 1)) + SAD_POSTURE["gaze_down"] * sad, -0.6, 0.8)
+    head = head.copy()
+    head[:, 2] += SAD_POSTURE["head_down"] * sad
+    return np.maximum(blink, SAD_POSTURE["lid_droop"] * np.minimum(sad, 1)), gaze, head
+
+
 @dataclass
 class FaceOutput:
     """A talking head: rig parameters per frame and what turns them into pixels.
@@ -144,7 +173,8 @@ class FaceOutput:
     def frame(self, i: int) -> np.ndarray:
         r = self.renderer
         disp = r.rig.displace(self.params[i], blink=float(self.blink[i]), head=tuple(self.head[i]))
-        return r.render(disp, tuple(self.head[i]), tuple(self.gaze[i]), r.rig.fold_level(self.params[i]))
+        return r.render(disp, tuple(self.head[i]), tuple(self.gaze[i]), r.rig.fold_level(self.params[i]),
+                        float(self.params[i, MOTION.index("AU4")]))
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         for i in range(self.n_frames):
@@ -265,6 +295,7 @@ class TalkingHeadPipeline(DiffusionPipeline):
         blink = blink_track(n, rng, per_minute=20.0 * (1.0 + 0.2 * np.clip(arousal, -1, 1)))
         head = head_track(n, rng, loud)
         gaze = gaze_track(n, rng)
+        blink, gaze, head = apply_posture(blink, gaze, head, category_weights(spec, n))
         renderer = Renderer(portrait, Rig(portrait))
         notes = list(portrait.notes) + [f"{n} frames at {FPS} fps for {len(src.wav) / SR:.2f} s of audio"]
         out = FaceOutput(params, blink, head, gaze, FPS, src.wav.astype(np.float32), SR, spec, renderer, notes)

@@ -27,6 +27,8 @@ UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 #: The smile folds' band (width) and the scale of shading taken as fold (Gaussian sigma), IOD.
 FOLD_WIDTH, FOLD_SCALE = 0.16, 0.10
+#: The brow lowerer's furrows: line width (IOD) and how much they darken the skin at AU4 = 1.
+FURROW_WIDTH, FURROW_DEPTH = 0.014, 0.22
 #: The width of the line drawn where filled-in lips meet, IOD (about 1 mm).
 SEAM_WIDTH = 0.018
 LIPS_ALL = (0, 37, 39, 40, 185, 61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267)
@@ -87,6 +89,7 @@ class Renderer:
         self._mouth_colours()
         self.rest_gap = self._gap(self.portrait.landmarks + self.rig.displace({}))
         self.fold_detail = self._fold_detail()
+        self.furrows = self._furrows()
 
     def _fold_detail(self) -> np.ndarray | None:
         """The fine shading of a smiling portrait's folds (nasolabial lines and the creases at
@@ -138,10 +141,35 @@ class Renderer:
         return float(np.linalg.norm(pts[14] - pts[13]))
 
     # -- one frame ------------------------------------------------------------------------------
+    def _furrows(self) -> np.ndarray:
+        """(S, S) shading of the vertical furrows that the brow lowerer (AU4, corrugator) draws
+        between the brows, on the portrait at full depth: two slightly converging dark lines
+        from the inner brow ends down toward the nose root, each with a faint lit edge beside
+        it. Frames darken by this map times their AU4 (drawn on the portrait, so the furrows move
+        with the skin)."""
+        lm, iod = self.portrait.landmarks, self.rig.iod
+        ex, down = self.rig.axes[0], self.rig.axes[1]
+        top = (lm[107] + lm[336]) / 2 - 0.03 * iod * down
+        dark = np.zeros((self.size, self.size), np.float32)
+        lit = np.zeros_like(dark)
+        width = max(1, int(round(FURROW_WIDTH * iod)))
+        for side in (-1.0, 1.0):
+            a = top + side * 0.055 * iod * ex
+            b = top + side * 0.035 * iod * ex + 0.16 * iod * down
+            for layer, shift in ((dark, 0.0), (lit, 0.02 * iod)):
+                p = np.round(np.array([a, b]) + side * shift * ex).astype(np.int32) * 4
+                cv2.line(layer, tuple(p[0]), tuple(p[1]), 1.0, width, cv2.LINE_AA, 2)
+        sigma = max(0.6, 0.008 * iod)
+        dark = cv2.GaussianBlur(dark, (0, 0), sigma)
+        lit = cv2.GaussianBlur(lit, (0, 0), 1.5 * sigma)
+        return FURROW_DEPTH * (dark - 0.35 * lit)
+
     def render(self, disp: np.ndarray, head: tuple[float, float, float] = (0.0, 0.0, 0.0),
-               gaze: tuple[float, float] = (0.0, 0.0), folds: float = 1.0) -> np.ndarray:
-        """One frame: the mesh moved by ``disp`` (478, 2) pixels, the head pose, the gaze and
-        how much of a smiling portrait's folds shows (``Rig.fold_level``)."""
+               gaze: tuple[float, float] = (0.0, 0.0), folds: float = 1.0,
+               furrows: float = 0.0) -> np.ndarray:
+        """One frame: the mesh moved by ``disp`` (478, 2) pixels, the head pose, the gaze, how
+        much of a smiling portrait's folds shows (``Rig.fold_level``) and how deep the brow
+        lowerer's furrows are (its AU4)."""
         moved_all = self.points + self.vertex_motion(disp, head)  # (P, 2)
         src = self.inverse_map(moved_all)
         if gaze[0] or gaze[1]:
@@ -150,8 +178,13 @@ class Renderer:
                 w = np.exp(-((self.grid - centre) ** 2).sum(-1) / (2 * (1.6 * r) ** 2)) * mask
                 src -= w[..., None] * g
         image = self.image
-        if self.fold_detail is not None and folds < 1.0:
-            image = np.clip(image - (1.0 - folds) * self.fold_detail, 0, 255).astype(np.uint8)
+        if (self.fold_detail is not None and folds < 1.0) or furrows > 0.01:
+            img = image.astype(np.float32)
+            if self.fold_detail is not None and folds < 1.0:
+                img -= (1.0 - folds) * self.fold_detail
+            if furrows > 0.01:
+                img *= (1.0 - float(np.clip(furrows, 0.0, 1.2)) * self.furrows)[..., None]
+            image = np.clip(img, 0, 255).astype(np.uint8)
         frame = cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
         return self._mouth(frame, self.portrait.landmarks + disp, moved_all)

@@ -7,6 +7,9 @@ import torch
 
 from conditioning import parse_emotion
 from generators.face.pipeline_face import (
+    SAD_POSTURE,
+    apply_posture,
+    category_weights,
     WINDOW_FRAMES,
     blink_track,
     gaze_track,
@@ -70,3 +73,21 @@ def test_bad_inputs(tiny_face_pipeline, astronaut, real_clip, tmp_path):
     sf.write(empty, np.zeros(0, np.float32), 16000)
     with pytest.raises(ValueError):
         tiny_face_pipeline(astronaut, str(empty), emotion="happy")
+
+
+def test_sadness_lowers_the_eyes_lids_and_head_and_nothing_else_does():
+    rng = np.random.default_rng(0)
+    n = 100
+    blink, gaze, head = blink_track(n, rng), gaze_track(n, rng), head_track(n, rng)
+    for text in ("happy@1.0", "angry@0.8", "neutral"):
+        b, g, h = apply_posture(blink, gaze, head, category_weights(parse_emotion(text), n))
+        assert b is blink and g is gaze and h is head, text
+    b, g, h = apply_posture(blink, gaze, head, category_weights(parse_emotion("sad@1.0"), n))
+    assert g[:, 1].mean() > gaze[:, 1].mean() + 0.3  # eyes down (image y grows downward)
+    assert b.min() >= SAD_POSTURE["lid_droop"] - 1e-9 and b.max() == pytest.approx(max(blink.max(), 0.3))
+    assert np.allclose(h[:, 2] - head[:, 2], SAD_POSTURE["head_down"])
+    # a curve from happy to sad: the posture arrives with the sadness
+    w = category_weights(parse_emotion("happy -> sad over 4 s"), n)
+    b, g, h = apply_posture(blink, gaze, head, w)
+    assert w["sad"][0] < 0.05 < 0.9 < w["sad"][-1]
+    assert g[:10, 1].mean() < g[-10:, 1].mean() - 0.2

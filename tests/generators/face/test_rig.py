@@ -170,3 +170,20 @@ def test_a_relaxed_mouth_hides_the_portraits_teeth(portrait, relaxed):
     moved = lm + relaxed.displace({})
     x, y = np.round((moved[13] + moved[14]) / 2).astype(int)
     assert frame[y - 1 : y + 2, x].min() < frame[y - 6 : y + 7, x].max() - 30
+
+
+def test_the_brow_lowerer_draws_furrows_between_the_brows(portrait, relaxed):
+    from generators.face.renderer import Renderer
+
+    r = Renderer(portrait, relaxed)
+    d = relaxed.displace({"AU4": 1.0})
+    plain = r.render(d).astype(float).mean(-1)
+    furrowed = r.render(d, furrows=1.0).astype(float).mean(-1)
+    lm, iod = portrait.landmarks, relaxed.iod
+    x, y = np.round((lm[107] + lm[336]) / 2 + 0.05 * iod * relaxed.axes[1]).astype(int)
+    h = int(0.12 * iod)
+    glabella = (slice(y - h, y + h), slice(x - h, x + h))
+    assert (plain - furrowed)[glabella].max() > 15  # dark lines there
+    outside = np.ones_like(plain, bool)
+    outside[y - 2 * h : y + 2 * h, x - 2 * h : x + 2 * h] = False
+    assert np.abs(plain - furrowed)[outside].max() < 1.0  # and nowhere else
