@@ -90,6 +90,12 @@ class Renderer:
         self.rest_gap = self._gap(self.portrait.landmarks + self.rig.displace({}))
         self.fold_detail = self._fold_detail()
         self.furrows = self._furrows()
+        # where the shading maps are not zero (per-frame work is limited to it)
+        any_map = np.abs(self.furrows) > 1e-4
+        if self.fold_detail is not None:
+            any_map |= np.abs(self.fold_detail).max(-1) > 1e-3
+        ys, xs = np.nonzero(any_map)
+        self.shading_box = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) if len(ys) else (0, 1, 0, 1)
 
     def _fold_detail(self) -> np.ndarray | None:
         """The fine shading of a smiling portrait's folds (nasolabial lines and the creases at
@@ -178,13 +184,16 @@ class Renderer:
                 w = np.exp(-((self.grid - centre) ** 2).sum(-1) / (2 * (1.6 * r) ** 2)) * mask
                 src -= w[..., None] * g
         image = self.image
-        if (self.fold_detail is not None and folds < 1.0) or furrows > 0.01:
-            img = image.astype(np.float32)
-            if self.fold_detail is not None and folds < 1.0:
-                img -= (1.0 - folds) * self.fold_detail
+        fade = self.fold_detail is not None and folds < 1.0
+        if fade or furrows > 0.01:
+            y0, y1, x0, x1 = self.shading_box
+            img = image[y0:y1, x0:x1].astype(np.float32)
+            if fade:
+                img -= (1.0 - folds) * self.fold_detail[y0:y1, x0:x1]
             if furrows > 0.01:
-                img *= (1.0 - float(np.clip(furrows, 0.0, 1.2)) * self.furrows)[..., None]
-            image = np.clip(img, 0, 255).astype(np.uint8)
+                img *= (1.0 - float(np.clip(furrows, 0.0, 1.2)) * self.furrows[y0:y1, x0:x1])[..., None]
+            image = image.copy()
+            image[y0:y1, x0:x1] = np.clip(img, 0, 255).astype(np.uint8)
         frame = cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
         return self._mouth(frame, self.portrait.landmarks + disp, moved_all)
