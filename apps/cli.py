@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 
 # No network unless a user names a hub model: the packaged models load from local folders.
@@ -362,20 +363,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data = cfg.get("data", {})
         folder = data.get("folder")
         if not folder:  # the synthetic corpus, rendered by the speech generator's rules
-            from generators.speech.corpus import render_rule_corpus
+            from generators.speech.corpus import render_from_config
 
-            folder = render_rule_corpus(data["render_dir"], int(data["sentences_per_voice"]),
-                                        data.get("voices"), int(data.get("seed", 1)),
-                                        baseline=bool(data.get("baseline", True)),
-                                        real=data.get("real"),
-                                        real_renders=int(data.get("real_renders", 0)))
+            folder = render_from_config(data)
         out = args.output_dir or cfg["training"]["output_dir"]
-        rec = train_recognizer(folder, out, hidden=int(cfg["training"].get("hidden", 64)),
-                               epochs=int(cfg["training"].get("epochs", 400)),
-                               augment=int(cfg["training"].get("augment", 0)),
+        t0 = time.time()
+        tr = cfg["training"]
+        rec = train_recognizer(folder, out, hidden=int(tr.get("hidden", 64)),
+                               epochs=int(tr.get("epochs", 400)), augment=int(tr.get("augment", 0)),
+                               holdout_speakers=int(tr.get("holdout_speakers", 0)),
+                               reference_hidden=tr.get("reference_hidden"),
+                               pool=bool(tr.get("pool_references", False)),
+                               reference_inputs=str(tr.get("reference_inputs", "delta")),
                                meta={"data": str(folder), "recipe": cfg})
-        print(f"wrote {out} (held-out accuracy {rec.meta['validation_accuracy']:.3f} on "
-              f"{rec.meta['clips']} clips)")
+        ref = rec.meta.get("reference")
+        print(f"wrote {out} (held-out accuracy {rec.meta['validation_accuracy']:.3f}"
+              + (f", speaker-normalised {ref['validation_accuracy']:.3f}" if ref else "")
+              + f" on {rec.meta['clips']} clips; {rec.meta['validation']}; "
+              f"fit in {(time.time() - t0) / 60:.1f} min)")
         return 0
     raise UsageError(f"no trainer for {args.medium!r}; available: music, speech, speech-recognizer, face")
 
@@ -462,7 +467,19 @@ def _eval_all(args: argparse.Namespace) -> int:
     speech = EmotionVoiceConversionPipeline.from_pretrained().to(args.device)
     for p in (music, speech):
         p.set_progress_bar_config(disable=True)
-    report = evaluate_all(out, {"music": music, "speech": speech}, sweep)
+    from skimage import data
+
+    from generators.face import TalkingHeadPipeline
+    from generators.face.portrait import analyse_portrait
+
+    face = TalkingHeadPipeline.from_pretrained().to(args.device)
+    face.set_progress_bar_config(disable=True)
+    portrait = analyse_portrait(data.astronaut())
+
+    def animate(audio, sr, emotion, generator):
+        return face(None, audio, sr, emotion=emotion, generator=generator, portrait=portrait)
+
+    report = evaluate_all(out, {"music": music, "speech": speech, "face": animate}, sweep)
     s = report["summary"]
     for medium, h in s["media"].items():
         recs = ", ".join(f"{n} {a:.2f}" for n, a in h["recognizers"].items())
@@ -553,6 +570,15 @@ def _eval_speech(args: argparse.Namespace) -> int:
     print(f"speech: {report['sweep']['conversions']} conversions of {len(recordings)} real "
           f"recordings; recognizer accuracy at intensity {max(args.intensities):g} = {acc:.2f} "
           f"({'pass' if report['accuracy_pass'] else 'FAIL'} >= 0.80)")
+    norm = report.get("speaker_normalised")
+    if norm:
+        print(f"  speaker-normalised reading (reference: the source recording): accuracy "
+              f"{norm['accuracy_at_max_intensity']['accuracy']:.2f} "
+              f"({'pass' if norm['accuracy_pass'] else 'FAIL'} >= 0.80)")
+    side = report.get("readings_side_by_side", {}).get("intensity_spearman", {})
+    for e, v in side.items():
+        print(f"  Spearman intensity vs P({e}): plain {v['plain']:+.2f}, speaker-normalised "
+              f"{v['speaker_normalised']:+.2f}")
     for k, c in report["correlates"].items():
         print(f"  {k:<24} {c['direction']:<4} {c['change_at_top']:+7.2f}  Spearman "
               f"{c['spearman_of_means']:+.2f} {'pass' if c['pass'] else 'FAIL'}")

@@ -329,6 +329,20 @@ def render_section(report: dict, level: int = 2) -> str:
             r["name"]: f"accuracy at the top intensity {r['accuracy_at_max_intensity']:.2f}; "
             "intensity Spearman " + ", ".join(f"{e} {v:.2f}" for e, v in r["intensity_spearman"].items())
             + f"; licence {r['licence']}" for r in report["recognizers"]})]
+    side = report.get("readings_side_by_side")
+    if side:
+        norm = report["speaker_normalised"]
+        na = norm["accuracy_at_max_intensity"]
+        conf = np.array(na["confusion"])
+        read = {cats[i]: ", ".join(f"{cats[j]} {conf[i, j]}" for j in np.flatnonzero(conf[i]))
+                for i in range(len(cats)) if conf[i].sum()}
+        parts += [f"<{h}>Plain vs speaker-normalised reading ({html.escape(norm['name'])}; reference: "
+                  f"{html.escape(norm['reference'])})</{h}>",
+                  table({"accuracy at the top intensity": "plain {plain:.2f} / speaker-normalised "
+                         "{speaker_normalised:.2f}".format(**side["accuracy_at_max_intensity"]),
+                         **{f"Spearman {e}": f"plain {v['plain']:.2f} / speaker-normalised "
+                            f"{v['speaker_normalised']:.2f}" for e, v in side["intensity_spearman"].items()}}),
+                  f"<{h}>Speaker-normalised reading at the top intensity: asked -> read</{h}>", table(read)]
     if correlates:
         parts += [f"<{h}>Acoustic correlates the literature fixes (Spearman of means >= 0.9)</{h}>",
                   table({k: f"{c['direction']}: {c['change_at_top']:+.2f} at the top, Spearman "

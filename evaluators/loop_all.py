@@ -20,6 +20,8 @@ ALL_SWEEP = {
               "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "seeds": [0, 1], "num_bars": 8},
     "speech": {"emotions": ["angry", "happy", "fearful", "sad", "surprised"],
                "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 4},
+    "face": {"emotions": ["happy", "sad", "angry", "surprised"],
+             "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 1},
     "cross": {"specs": ["happy@1", "sad@1", "angry@1", "calm@1", "fearful@1", "surprised@1"]},
 }
 
@@ -63,6 +65,16 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
             generators["speech"], out / "speech", recordings, s["emotions"], s["intensities"],
             [load_recognizer("speech-prosody-v1"), load_recognizer("speech-cues-v1")])
         timing["speech"] = time.time() - t
+    if "face" in generators:
+        from evaluators.loop_face import evaluate_face
+
+        t = time.time()
+        f = sweep["face"]
+        clips = [c for c, _ in real_recordings() if "librivox" in str(c)][: f["recordings"]]
+        reports["face"] = evaluate_face(lambda image, audio, sr, emotion, generator: generators["face"](
+            audio, sr, emotion=emotion, generator=generator), out / "face", None, clips, f["emotions"],
+            f["intensities"])
+        timing["face"] = time.time() - t
     cross = None
     if len(generators) >= 2:
         t = time.time()
@@ -72,7 +84,8 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
         cross = evaluate_cross_modal(
             out, sweep["cross"]["specs"], voice, generators.get("speech"), generators.get("music"),
             load_recognizer("speech-prosody-v1"), load_recognizer("music-features-v1"),
-            transfer_voices=voices)
+            transfer_voices=voices, animate_face=generators.get("face"),
+            face_recognizer=load_recognizer("face-fer-v1", medium="face") if "face" in generators else None)
         timing["cross"] = time.time() - t
     summary = {
         "media": {k: _headline(r) for k, r in reports.items()},
@@ -165,6 +178,6 @@ def _cross_figure(cross: dict) -> str:
     ax.axhline(0, color="0.85")
     ax.axvline(0, color="0.85")
     ax.legend(fontsize=6)
-    ax.set_title("asked (stars) vs read: speech (circles), music (squares)")
+    ax.set_title("asked (stars) vs read: speech (circles), music (squares), face (triangles)")
     png = _figure_png(fig)
     return f"<img alt='cross-modal readings' src='data:image/png;base64,{png}'>"

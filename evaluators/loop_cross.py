@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conditioning import EmotionSpace, parse_emotion
+from conditioning import EmotionSpace, EmotionSpec, parse_emotion
 from conditioning.audio import load_audio, save_audio
 
 SPACE = EmotionSpace()
@@ -36,6 +36,15 @@ def _coords(spec) -> dict:
             "dominant": "neutral" if spec.is_neutral else spec.dominant}
 
 
+def mean_face_reading(readings: list) -> EmotionSpec:
+    """One spec for a clip: the frames' category probabilities averaged (shares under 1 % dropped)."""
+    from conditioning import CATEGORIES
+
+    mean = {c: float(np.mean([r.probabilities[c] for r in readings])) for c in CATEGORIES}
+    return EmotionSpec.from_contributions({k: p for k, p in mean.items() if p >= 0.01},
+                                          notes=(f"mean of {len(readings)} frames",))
+
+
 def evaluate_cross_modal(
     out_dir: str | Path,
     specs: list[str],
@@ -47,8 +56,16 @@ def evaluate_cross_modal(
     transfer_voices: list[str | Path] | None = None,
     seed: int = 0,
     num_bars: int = 8,
+    animate_face: Callable | None = None,
+    face_recognizer=None,
+    face_every: int = 4,
 ) -> dict:
-    """Agreement over ``specs`` and transfer from voices; writes the outputs under ``out_dir``."""
+    """Agreement over ``specs`` and transfer from voices; writes the outputs under ``out_dir``.
+
+    With ``animate_face`` (``(audio, sr, emotion, generator) -> FaceOutput``), each spec also
+    makes a talking head that speaks that spec's converted speech (the source voice when there is
+    no speech generator), read by ``face_recognizer`` on every ``face_every``-th frame; its
+    reading is the frames' mean category probabilities."""
     import torch
 
     out = Path(out_dir)
@@ -74,6 +91,11 @@ def evaluate_cross_modal(
             readings["speech"] = speech_recognizer(res.audio, res.sample_rate).as_spec()
         if generate_music is not None:
             readings["music"] = make_music(text, f"music_{safe}")
+        if animate_face is not None:
+            wav, sr = (res.audio, res.sample_rate) if convert_speech is not None else (src.wav, src.sample_rate)
+            video = animate_face(wav, sr, emotion=text, generator=torch.Generator().manual_seed(seed))
+            video.save(out / "cross" / f"face_{safe}.mp4")
+            readings["face"] = mean_face_reading(face_recognizer.read_frames(video.iter_frames(), every=face_every))
         media = sorted(readings)
         pair = {f"{a}-{b}": {"distance": SPACE.distance(readings[a], readings[b]),
                              "vad_distance": _vad_distance(readings[a], readings[b])}

@@ -44,7 +44,16 @@ FEATURES = (
     "alpha_ratio", "hammarberg", "slope_500_4k", "centroid_log", "hnr_db", "flatness_hi",
     "voiced_segments_per_s", "voiced_share", "pause_share", "mean_voiced_s", "f0_rise_share",
     "loud_voiced_minus_all",
+    # more of eGeMAPS (Eyben et al. 2016): F0 percentiles and slopes, loudness slopes, shimmer,
+    # MFCC 1-4 and spectral flux, a syllable-rate estimate, unvoiced stretches, the final F0 slope
+    "f0_p20_st", "f0_p50_st", "f0_p80_st", "f0_rise_slope", "f0_fall_slope", "f0_final_slope",
+    "loud_p20_db", "loud_p80_db", "loud_rise_slope", "loud_fall_slope", "shimmer_db",
+    "mfcc1_mean", "mfcc2_mean", "mfcc3_mean", "mfcc4_mean", "mfcc1_std", "mfcc2_std", "mfcc3_std",
+    "mfcc4_std", "flux_mean", "flux_std", "syllable_rate", "mean_unvoiced_s", "hnr_std_db",
+    "alpha_unvoiced",
 )
+#: the 24 functionals of the first speech-prosody-v1 weights (a checkpoint lists its own)
+FEATURES_V1 = FEATURES[:24]
 
 
 def _frames(x: np.ndarray, win: int, hop: int) -> np.ndarray:
@@ -53,8 +62,36 @@ def _frames(x: np.ndarray, win: int, hop: int) -> np.ndarray:
     return x[idx]
 
 
+def _mel_dct(n_fft: int = 512, n_mels: int = 26, n_ceps: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A triangular mel filterbank (0-8 kHz at 16 kHz) and the DCT-II rows of MFCC 0..n_ceps-1."""
+    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
+    hz = lambda m: 700 * (10 ** (m / 2595) - 1)  # noqa: E731
+    edges = hz(np.linspace(mel(0), mel(SR / 2), n_mels + 2))
+    freqs = np.fft.rfftfreq(n_fft, 1 / SR)
+    fb = np.zeros((n_mels, len(freqs)))
+    for i in range(n_mels):
+        lo, c, hi = edges[i : i + 3]
+        fb[i] = np.clip(np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)), 0, None)
+    k = np.arange(n_ceps)[:, None]
+    dct = np.cos(np.pi * k * (np.arange(n_mels)[None] + 0.5) / n_mels)
+    return fb, dct
+
+
+_FB, _DCT = _mel_dct()
+
+
+def _slopes(y: np.ndarray, mask: np.ndarray, dt: float) -> tuple[float, float]:
+    """Mean rising and mean falling slope (units per second) of ``y`` over runs where ``mask``."""
+    d = np.diff(y) / dt
+    both = mask[1:] & mask[:-1]
+    d = d[both]
+    rise = float(np.mean(d[d > 0])) if (d > 0).any() else 0.0
+    fall = float(-np.mean(d[d < 0])) if (d < 0).any() else 0.0
+    return rise, fall
+
+
 def acoustic_features(wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The 24 functionals of ``FEATURES`` for a mono clip at any rate."""
+    """The functionals of ``FEATURES`` for a mono clip at any rate."""
     import pyworld as pw
 
     from conditioning.audio import resample
@@ -111,6 +148,48 @@ def acoustic_features(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     inside = active[span[0] : span[-1] + 1] if span.size else active
     adb = db[active]
     peaks = np.flatnonzero((adb[1:-1] > adb[:-2]) & (adb[1:-1] >= adb[2:]) & (adb[1:-1] > np.percentile(adb, 60)))
+    dt = HOP / SR
+    # F0 slopes (semitones per second) over voiced runs, smoothed over 3 frames; the final slope
+    # over the last 0.3 s of voicing
+    st_i = np.interp(np.arange(len(st)), vidx, st[vidx]) if vidx.size else np.zeros(len(st))
+    st_s = np.convolve(np.pad(st_i, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    ok = voiced & np.concatenate([[True], np.abs(np.diff(st_i)) < 1.5])  # no octave jumps
+    f0_rise, f0_fall = _slopes(st_s, ok, dt)
+    last = vidx[vidx >= vidx[-1] - 30] if vidx.size else vidx
+    final_slope = float(np.polyfit(last * dt, st[last], 1)[0]) if last.size >= 5 else 0.0
+    final_slope = float(np.clip(final_slope, -60, 60))
+    # loudness slopes (dB per second) of the 50 ms-smoothed level over active frames
+    db_s = np.convolve(db, np.ones(5) / 5, mode="same")
+    loud_rise, loud_fall = _slopes(db_s, active, dt)
+    shimmer = float(np.mean(np.abs(np.diff(db))[both])) if both.any() else 0.0
+    # MFCC 1-4 over voiced frames (per-clip level removed by dropping c0) and spectral flux
+    logmel = np.log(spec @ _FB.T + 1e-10)
+    ceps = logmel @ _DCT.T / len(_FB)
+    cv = ceps[sel][:, 1:5]
+    lspec = np.log(spec[:, freqs <= 5000])
+    lspec = lspec - lspec.mean(1, keepdims=True)
+    flux = np.sqrt(np.mean(np.diff(lspec, axis=0) ** 2, axis=1))
+    fa = flux[active[1:] & active[:-1]]
+    # syllable nuclei (after de Jong & Wempe 2009): voiced peaks of the smoothed level standing
+    # >= 2 dB above the dips on both sides, at least 60 ms apart
+    from scipy.signal import find_peaks
+
+    floor = np.where(active, db_s, db_s[active].min() if active.any() else db_s.min())
+    pk, _ = find_peaks(floor, prominence=2.0, distance=6)
+    syl = int(voiced[pk].sum())
+    uv = active & ~voiced
+    uedges = np.diff(np.concatenate([[0], uv[span[0]:span[-1] + 1].astype(int) if span.size else [0], [0]]))
+    useg = (np.flatnonzero(uedges == -1) - np.flatnonzero(uedges == 1)) * dt
+    su = spec[uv].mean(0) if uv.sum() >= 3 else s
+    bu = lambda lo, hi: su[(freqs >= lo) & (freqs < hi)]  # noqa: E731
+    alpha_uv = 10 * np.log10(bu(1000, 5000).sum() / bu(50, 1000).sum())
+    extra = [
+        np.percentile(sv, 20), np.percentile(sv, 50), np.percentile(sv, 80), f0_rise, f0_fall,
+        final_slope, np.percentile(adb, 20), np.percentile(adb, 80), loud_rise, loud_fall, shimmer,
+        *cv.mean(0), *cv.std(0), float(fa.mean()) if fa.size else 0.0,
+        float(fa.std()) if fa.size else 0.0, syl / speech_s,
+        float(np.mean(useg)) if len(useg) else 0.0, float(np.std(hnr)) if hnr else 0.0, alpha_uv,
+    ]
     return np.array([
         np.mean(sv), np.percentile(sv, 10), np.percentile(sv, 90), np.std(sv),
         np.percentile(sv, 90) - np.percentile(sv, 10), motion, final, jitter,
@@ -118,7 +197,7 @@ def acoustic_features(wav: np.ndarray, sample_rate: int) -> np.ndarray:
         len(peaks) / speech_s, alpha, hamm, slope, centroid,
         np.median(hnr) if hnr else 0.0, flat, len(seg_len) / speech_s,
         voiced.sum() / max(active.sum(), 1), 1 - inside.mean(), float(np.mean(seg_len)) if len(seg_len) else 0.0,
-        rise, (np.mean(db[voiced]) - np.mean(adb)) if voiced.any() else 0.0,
+        rise, (np.mean(db[voiced]) - np.mean(adb)) if voiced.any() else 0.0, *extra,
     ], dtype=np.float64)
 
 
@@ -140,9 +219,9 @@ class SpeechReading:
 
 
 class _MLP(nn.Module):
-    def __init__(self, n_in: int, hidden: int, n_cat: int):
+    def __init__(self, n_in: int, hidden: int, n_cat: int, dropout: float = 0.1):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Dropout(0.1),
+        self.body = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Dropout(dropout),
                                   nn.Linear(hidden, hidden), nn.GELU())
         self.cat = nn.Linear(hidden, n_cat)
         self.vad = nn.Linear(hidden, 3)
@@ -152,18 +231,72 @@ class _MLP(nn.Module):
         return self.cat(h), torch.tanh(self.vad(h)), h
 
 
+def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = X.mean(0)
+    # a floor on the scale: a feature nearly constant in training must not explode at test time
+    return mean, np.maximum(X.std(0), 1e-3 + 1e-2 * np.abs(mean))
+
+
+#: what the speaker-normalised head sees: the clip's functionals minus the reference's ("delta",
+#: the speaker-normalised functionals), or both the clip's and the difference ("clip+delta")
+REFERENCE_INPUTS = ("delta", "clip+delta")
+
+
+def _reference_inputs(f: np.ndarray, r: np.ndarray, inputs: str) -> np.ndarray:
+    return f - r if inputs == "delta" else np.concatenate([f, f - r], axis=1)
+
+
+@dataclass
+class _Head:
+    """One reading: an MLP over standardised inputs."""
+
+    model: _MLP
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def __call__(self, x: np.ndarray):
+        z = np.clip((np.atleast_2d(x) - self.mean) / self.scale, -6, 6)
+        with torch.inference_mode():
+            logits, vad, h = self.model.eval()(torch.from_numpy(z).float())
+        return torch.softmax(logits, -1).numpy(), vad.numpy(), h.numpy()
+
+
 class SpeechEmotionRecognizer:
-    """speech-prosody-v1: acoustic functionals -> MLP -> categories + VAD."""
+    """speech-prosody-v1: acoustic functionals -> MLP -> categories + VAD.
+
+    Two readings share the weights folder. The **plain** reading sees one clip. The
+    **speaker-normalised** reading (``reference=`` the same speaker's neutral speech) sees the
+    clip's functionals together with their difference from the reference's, the speaker-level
+    normalisation of speech emotion recognition (Busso, Lee & Narayanan 2011; Schuller et al.'s
+    challenges normalise per speaker): a speaker's own pitch, level, rate and voice quality are
+    taken out, and what is left is how this clip departs from that speaker's neutral voice.
+    Weights without the second head (the first speech-prosody-v1) refuse ``reference=``.
+    """
 
     name = "speech-prosody-v1"
     medium = "speech"
     licence = "Apache-2.0 (this project's weights)"
     source = "this project; trained by `affect train speech-recognizer`"
 
-    def __init__(self, model: _MLP, mean: np.ndarray, scale: np.ndarray, meta: dict | None = None):
+    def __init__(self, model: _MLP, mean: np.ndarray, scale: np.ndarray, meta: dict | None = None,
+                 features: tuple[str, ...] | list[str] | None = None, reference_head: _Head | None = None,
+                 reference_inputs: str = "delta"):
         self.model = model.eval()
         self.mean, self.scale = mean, scale
         self.meta = dict(meta or {})
+        self.features = tuple(features or FEATURES)
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"these weights use functionals this code does not compute: {unknown}")
+        self._idx = np.array([FEATURES.index(f) for f in self.features])
+        self.reference_head = reference_head
+        if reference_inputs not in REFERENCE_INPUTS:
+            raise ValueError(f"reference_inputs must be one of {REFERENCE_INPUTS}, got {reference_inputs!r}")
+        self.reference_inputs = reference_inputs
+
+    @property
+    def supports_reference(self) -> bool:
+        return self.reference_head is not None
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> SpeechEmotionRecognizer:
@@ -174,9 +307,20 @@ class SpeechEmotionRecognizer:
             raise FileNotFoundError(f"no speech recognizer weights in {str(path)!r}")
         cfg = json.loads((path / "config.json").read_text())
         state = load_file(str(path / "model.safetensors"))
-        model = _MLP(len(FEATURES), int(cfg["hidden"]), len(CATEGORIES))
-        model.load_state_dict({k: v.float() for k, v in state.items() if not k.startswith("norm.")})
-        return cls(model, state["norm.mean"].double().numpy(), state["norm.scale"].double().numpy(), cfg)
+        feats = cfg.get("features", list(FEATURES_V1))
+        model = _MLP(len(feats), int(cfg["hidden"]), len(CATEGORIES))
+        model.load_state_dict({k: v.float() for k, v in state.items() if not k.startswith(("norm.", "ref."))})
+        head, inputs = None, "delta"
+        if "ref.norm.mean" in state:
+            ref = cfg["reference"]
+            inputs = ref.get("inputs", "delta")
+            n_in = len(feats) * (2 if inputs == "clip+delta" else 1)
+            m = _MLP(n_in, int(ref["hidden"]), len(CATEGORIES))
+            m.load_state_dict({k[4:]: v.float() for k, v in state.items()
+                               if k.startswith("ref.") and not k.startswith("ref.norm.")})
+            head = _Head(m.eval(), state["ref.norm.mean"].double().numpy(), state["ref.norm.scale"].double().numpy())
+        return cls(model, state["norm.mean"].double().numpy(), state["norm.scale"].double().numpy(), cfg,
+                   feats, head, inputs)
 
     def save_pretrained(self, path: str | Path) -> None:
         from safetensors.torch import save_file
@@ -186,27 +330,60 @@ class SpeechEmotionRecognizer:
         state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
         state["norm.mean"] = torch.from_numpy(self.mean).float()
         state["norm.scale"] = torch.from_numpy(self.scale).float()
-        save_file(state, str(path / "model.safetensors"))
         cfg = dict(self.meta)
-        cfg.update({"name": self.name, "features": list(FEATURES), "categories": list(CATEGORIES),
+        cfg.update({"name": self.name, "features": list(self.features), "categories": list(CATEGORIES),
                     "hidden": self.model.cat.in_features})
+        if self.reference_head is not None:
+            h = self.reference_head
+            state.update({f"ref.{k}": v.detach().contiguous() for k, v in h.model.state_dict().items()})
+            state["ref.norm.mean"] = torch.from_numpy(h.mean).float()
+            state["ref.norm.scale"] = torch.from_numpy(h.scale).float()
+            cfg["reference"] = dict(cfg.get("reference", {}), hidden=h.model.cat.in_features,
+                                    inputs=self.reference_inputs)
+        save_file(state, str(path / "model.safetensors"))
         (path / "config.json").write_text(json.dumps(cfg, indent=2))
 
-    def read_features(self, feats: np.ndarray) -> list[SpeechReading]:
-        z = (np.atleast_2d(feats) - self.mean) / self.scale
-        with torch.inference_mode():
-            logits, vad, h = self.model(torch.from_numpy(np.clip(z, -6, 6)).float())
-        probs = torch.softmax(logits, -1).numpy()
+    def _readings(self, probs, vad, emb, name) -> list[SpeechReading]:
         out = []
-        for p, v, e in zip(probs, vad.numpy(), h.numpy()):
+        for p, v, e in zip(probs, vad, emb):
             d = {k: float(x) for k, x in zip(CATEGORIES, p)}
-            out.append(SpeechReading(d, max(d, key=d.get), float(v[0]), float(v[1]), float(v[2]),
-                                     e, self.name))
+            out.append(SpeechReading(d, max(d, key=d.get), float(v[0]), float(v[1]), float(v[2]), e, name))
         return out
 
-    def __call__(self, audio: np.ndarray | str | Path, sample_rate: int | None = None) -> SpeechReading:
+    def read_features(self, feats: np.ndarray, reference: np.ndarray | None = None) -> list[SpeechReading]:
+        """Readings of ``acoustic_features`` rows; with ``reference`` (the functionals of the same
+        speaker's neutral speech, one row or one per clip) the speaker-normalised reading."""
+        f = np.atleast_2d(feats)[:, self._idx]
+        if reference is None:
+            return self._readings(*_Head(self.model, self.mean, self.scale)(f), self.name)
+        if self.reference_head is None:
+            raise ValueError(f"these {self.name} weights have no speaker-normalised reading; "
+                             "retrain them with `affect train speech-recognizer` on a paired corpus")
+        r = np.broadcast_to(np.atleast_2d(reference)[:, self._idx], f.shape)
+        return self._readings(*self.reference_head(_reference_inputs(f, r, self.reference_inputs)),
+                              f"{self.name}+reference")
+
+    def __call__(self, audio: np.ndarray | str | Path, sample_rate: int | None = None,
+                 reference=None) -> SpeechReading:
+        """Read one clip; ``reference`` (a file, or ``(audio, sample_rate)``, or a list of them,
+        whose functionals are averaged) is neutral speech of the same speaker, for the
+        speaker-normalised reading (best: the same recording session)."""
         a = load_audio(audio, sample_rate)
-        return self.read_features(acoustic_features(a.wav, a.sample_rate))[0]
+        ref = None if reference is None else reference_features(reference)
+        return self.read_features(acoustic_features(a.wav, a.sample_rate), ref)[0]
+
+
+def reference_features(reference) -> np.ndarray:
+    """The mean functionals of a speaker's neutral speech: a file, ``(audio, sample_rate)``, or a
+    list of them."""
+    items = reference if isinstance(reference, list) else [reference]
+    if not items:
+        raise ValueError("an empty list of reference clips")
+    feats = []
+    for item in items:
+        r = load_audio(*item) if isinstance(item, tuple) else load_audio(item)
+        feats.append(acoustic_features(r.wav, r.sample_rate))
+    return np.mean(feats, axis=0)
 
 
 #: Fixed references (centre, scale) for the transparent estimator: rough centres of adult read
@@ -301,53 +478,185 @@ def degrade(wav: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.n
     return (x / max(1.0, np.abs(x).max() / 0.99)).astype(np.float32)
 
 
-def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 64, epochs: int = 400,
-                     seed: int = 0, augment: int = 0, meta: dict | None = None) -> SpeechEmotionRecognizer:
-    """Fit speech-prosody-v1 on a labelled folder; writes safetensors + config to ``out_dir``.
+def read_corpus(folder: str | Path) -> list[dict]:
+    """``labels.csv`` rows with their optional columns: ``reference`` (a file of the same speaker's
+    neutral speech), ``speaker``, ``group`` (a session: clips recorded alike), ``role`` (``clip``
+    is a training example; ``reference`` is only a reference)."""
+    folder = Path(folder)
+    specs = read_labelled_folder(folder)
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as fh:
+        raw = list(csv.DictReader(fh))
+    out = []
+    for (path, spec), row in zip(specs, raw):
+        refs = [folder / r.strip() for r in (row.get("reference") or "").split(";") if r.strip()]
+        out.append({"path": path, "spec": spec, "reference": refs or None,
+                    "speaker": row.get("speaker") or "", "group": row.get("group") or row["file"],
+                    "role": row.get("role") or "clip", "text": row.get("text") or ""})
+    return out
 
-    ``augment`` degraded copies of each clip (``degrade``) are added to the training clips; the
-    held-out tenth is split by clip, so no copy of a held-out clip is trained on."""
-    rows = read_labelled_folder(folder)
-    rng_aug = np.random.default_rng(seed + 1)
-    X, y, vad, group = [], [], [], []
-    for g, (path, spec) in enumerate(rows):
+
+def pool_references(rows: list[dict]) -> list[dict]:
+    """Each clip's references -> every neutral reference of its group (session) that says other
+    words than the clip: speaker-level statistics, as in speaker normalisation (Busso et al.
+    2011), rather than one sentence's. Clips whose group has no such reference keep their own."""
+    text = {str(r["path"]): r["text"] for r in rows}
+    pool: dict[str, set] = {}
+    for r in rows:
+        for f in r["reference"] or []:
+            pool.setdefault(r["group"], set()).add(f)
+    out = []
+    for r in rows:
+        others = sorted(f for f in pool.get(r["group"], ()) if text.get(str(f), "") != r["text"] or not r["text"])
+        others = [f for f in others if f != r["path"]]
+        out.append(dict(r, reference=others or r["reference"]))
+    return out
+
+
+def _corpus_features(rows: list[dict], augment: int, seed: int, cache: Path | None) -> dict:
+    """Functionals of every clip and reference, plain and in ``augment`` degraded copies; all the
+    files of a group (a session) get the same channel in each copy."""
+    key = None
+    if cache is not None:
+        import hashlib
+
+        key = hashlib.sha1(json.dumps([list(FEATURES), augment, seed, _FEATURE_CODE,
+                                       sorted(str(r["path"]) for r in rows)]).encode()).hexdigest()[:12]
+        f = cache / f".features-{key}.npz"
+        if f.is_file():
+            z = np.load(f, allow_pickle=False)
+            return {(str(p), int(k)): v for p, k, v in zip(z["paths"], z["copies"], z["values"])}
+    files = {}
+    for r in rows:
+        files[str(r["path"])] = r["group"]
+        for f in r["reference"] or []:
+            files.setdefault(str(f), r["group"])
+    groups = sorted(set(files.values()))
+    chan = {g: int(s) for g, s in zip(groups, np.random.default_rng(seed + 1).integers(0, 2**31, len(groups)))}
+    feats = {}
+    for i, (path, group) in enumerate(sorted(files.items())):
         a = load_audio(path)
-        label = CATEGORIES.index(spec.dominant) if not spec.is_neutral else CATEGORIES.index("neutral")
         for k in range(1 + augment):
-            wav = a.wav if k == 0 else degrade(a.wav, a.sample_rate, rng_aug)
-            X.append(acoustic_features(wav, a.sample_rate))
-            y.append(label)
-            vad.append(spec.vad)
-            group.append(g)
-    X, y, vad, group = np.stack(X), np.array(y), np.array(vad), np.array(group)
-    mean = X.mean(0)
-    # a floor on the scale: a feature nearly constant in training must not explode at test time
-    scale = np.maximum(X.std(0), 1e-3 + 1e-2 * np.abs(mean))
+            wav = a.wav if k == 0 else degrade(a.wav, a.sample_rate, np.random.default_rng([chan[group], k]))
+            feats[(path, k)] = acoustic_features(wav, a.sample_rate)
+        if i % 200 == 0:
+            logger.info("speech recognizer: functionals of %d / %d files", i, len(files))
+    if key is not None:
+        np.savez(cache / f".features-{key}.npz", paths=np.array([p for p, _ in feats]),
+                 copies=np.array([k for _, k in feats]), values=np.stack(list(feats.values())))
+    return feats
+
+
+#: bump when acoustic_features changes, so cached functionals are not reused
+_FEATURE_CODE = 3
+
+
+def _fit(X: np.ndarray, y: np.ndarray, vad: np.ndarray, hidden: int, epochs: int, seed: int):
+    """A class-weighted, regularised MLP fit (full batch); returns the head."""
+    mean, scale = _standardise(X)
     torch.manual_seed(seed)
-    model = _MLP(X.shape[1], hidden, len(CATEGORIES))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
+    model = _MLP(X.shape[1], hidden, len(CATEGORIES), dropout=0.2)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     xt = torch.from_numpy(np.clip((X - mean) / scale, -6, 6)).float()
     yt, vt = torch.from_numpy(y), torch.from_numpy(vad).float()
-    rng = np.random.default_rng(seed)
-    held = rng.permutation(len(rows))[: max(1, len(rows) // 10)]
-    is_val = np.isin(group, held)
-    val, tr = np.flatnonzero(is_val), np.flatnonzero(~is_val)
+    counts = np.bincount(y, minlength=len(CATEGORIES)).astype(float)
+    weight = torch.from_numpy(np.where(counts > 0, len(y) / (len(CATEGORIES) * np.maximum(counts, 1)), 0)).float()
     for _ in range(epochs):
         model.train()
-        logits, v, _ = model(xt[tr] + 0.05 * torch.randn_like(xt[tr]))
-        loss = nn.functional.cross_entropy(logits, yt[tr]) + nn.functional.mse_loss(v, vt[tr])
+        logits, v, _ = model(xt + 0.1 * torch.randn_like(xt))
+        loss = (nn.functional.cross_entropy(logits, yt, weight=weight, label_smoothing=0.05)
+                + nn.functional.mse_loss(v, vt))
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.eval()
-    with torch.inference_mode():
-        acc = float((model(xt[val])[0].argmax(-1) == yt[val]).float().mean())
+        sched.step()
+    return _Head(model.eval(), mean, scale)
+
+
+def _accuracy(head: _Head, X: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+    """Accuracy and recall per category (their mean is the balanced accuracy)."""
+    pred = head(X)[0].argmax(-1)
+    per = {CATEGORIES[c]: round(float(np.mean(pred[y == c] == c)), 3) for c in np.unique(y)}
+    return float(np.mean(pred == y)), per
+
+
+def _balanced(per: dict) -> float:
+    return round(float(np.mean(list(per.values()))), 4)
+
+
+def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 64, epochs: int = 400,
+                     seed: int = 0, augment: int = 0, meta: dict | None = None,
+                     holdout_speakers: int = 0, reference_hidden: int | None = None,
+                     pool: bool = False, reference_inputs: str = "delta") -> SpeechEmotionRecognizer:
+    """Fit speech-prosody-v1 on a labelled folder; writes safetensors + config to ``out_dir``.
+
+    ``augment`` degraded copies of each clip (``degrade``; a clip and its reference share the
+    channel) are added to the training clips. The reported held-out accuracy is measured on
+    ``holdout_speakers`` whole speakers (``speaker`` column) never trained on, or else on a tenth
+    of the groups (no copy of a held-out clip, nor any clip of its session, is trained on); the
+    shipped weights are then refit on everything. When the rows name a ``reference``, the
+    speaker-normalised reading is fitted too (inputs: the clip's functionals and their difference
+    from the reference's, ``reference_inputs``; several references, ``;``-separated, are averaged;
+    with ``pool`` every
+    clip's references are all of its group's that say other words, ``pool_references``)."""
+    folder = Path(folder)
+    rows = read_corpus(folder)
+    if pool:
+        rows = pool_references(rows)
+    feats = _corpus_features(rows, augment, seed, folder)
+    clips = [r for r in rows if r["role"] == "clip"]
+    X, R, y, vad, speaker, group, has_ref = [], [], [], [], [], [], []
+    for r in clips:
+        label = CATEGORIES.index("neutral") if r["spec"].is_neutral else CATEGORIES.index(r["spec"].dominant)
+        for k in range(1 + augment):
+            X.append(feats[(str(r["path"]), k)])
+            ref = r["reference"]
+            R.append(np.mean([feats[(str(f), k)] for f in ref], axis=0) if ref else np.full(len(FEATURES), np.nan))
+            has_ref.append(ref is not None)
+            y.append(label)
+            vad.append(r["spec"].vad)
+            speaker.append(r["speaker"])
+            group.append(r["group"])
+    X, R, y, vad = np.stack(X), np.stack(R), np.array(y), np.array(vad)
+    speaker, group, has_ref = np.array(speaker), np.array(group), np.array(has_ref)
+    XR = _reference_inputs(X, R, reference_inputs)
+    rng = np.random.default_rng(seed)
+    speakers = sorted(set(speaker) - {""})
+    if holdout_speakers and len(speakers) > holdout_speakers:
+        held = rng.permutation(speakers)[:holdout_speakers]
+        is_val = np.isin(speaker, held)
+        split = f"speakers {', '.join(sorted(held))} held out"
+    else:
+        groups = sorted(set(group))
+        held = rng.permutation(groups)[: max(1, len(groups) // 10)]
+        is_val = np.isin(group, held)
+        split = f"{len(held)} of {len(groups)} groups held out"
+    val_plain = np.flatnonzero(is_val)
+    val_ref = np.flatnonzero(is_val & has_ref)
+    head = _fit(X[~is_val], y[~is_val], vad[~is_val], hidden, epochs, seed)
+    acc, per = _accuracy(head, X[val_plain], y[val_plain])
     info = dict(meta or {})
-    info.update({"clips": len(rows), "examples": len(X), "augment": augment,
-                 "validation_accuracy": round(acc, 4), "epochs": epochs})
-    rec = SpeechEmotionRecognizer(model, mean, scale, info)
+    info.update({"clips": len(clips), "examples": len(X), "augment": augment,
+                 "validation": split, "validation_accuracy": round(acc, 4),
+                 "validation_balanced_accuracy": _balanced(per),
+                 "validation_accuracy_per_category": per, "epochs": epochs})
+    ref_head = None
+    if has_ref.any():
+        rh = reference_hidden or hidden
+        tr = ~is_val & has_ref
+        ref_head = _fit(XR[tr], y[tr], vad[tr], rh, epochs, seed)
+        racc, rper = _accuracy(ref_head, XR[val_ref], y[val_ref])
+        info["reference"] = {"hidden": rh, "validation_accuracy": round(racc, 4),
+                             "validation_balanced_accuracy": _balanced(rper), "pooled_references": pool,
+                             "validation_accuracy_per_category": rper, "examples": int(has_ref.sum())}
+        logger.info("speech recognizer: speaker-normalised held-out accuracy %.3f (%s)", racc, split)
+    logger.info("speech recognizer: %d examples, held-out accuracy %.3f (%s)", len(X), acc, split)
+    if holdout_speakers:  # the shipped weights see every speaker
+        head = _fit(X, y, vad, hidden, epochs, seed)
+        if ref_head is not None:
+            ref_head = _fit(XR[has_ref], y[has_ref], vad[has_ref], ref_head.model.cat.in_features, epochs, seed)
+    rec = SpeechEmotionRecognizer(head.model, head.mean, head.scale, info, FEATURES, ref_head, reference_inputs)
     rec.save_pretrained(out_dir)
-    logger.info("speech recognizer: %d clips, held-out accuracy %.3f", len(X), acc)
     return rec
 
 

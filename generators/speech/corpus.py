@@ -366,9 +366,29 @@ def read_real(path: str | Path) -> np.ndarray:
     return load_audio(path, target_sr=SR).wav
 
 
+def _already_rendered(out: Path, recipe: dict, what: str) -> bool:
+    """Whether ``out`` holds a finished corpus of exactly this recipe."""
+    done = out / "recipe.json"
+    if (out / "labels.csv").is_file() and done.is_file() and json.loads(done.read_text()) == recipe:
+        logger.info("%s: %s is already rendered for this recipe", what, out)
+        return True
+    return False
+
+
+def _render_setup(out: Path, n_texts: int, seed: int, vocoder: str):
+    """The folder made; sentences, the seeded generator, the direction model, vocoder and mel."""
+    from generators.speech.profiles import default_direction_model
+    from generators.speech.vocoder import MelSpectrogram, load_hifigan
+
+    out.mkdir(parents=True, exist_ok=True)
+    return (sentences(n_texts, seed), np.random.default_rng(seed), default_direction_model(),
+            load_hifigan(vocoder), MelSpectrogram())
+
+
 def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] | None = None,
                        seed: int = 1, vocoder: str = "universal", baseline: bool = True,
-                       real: list[str] | None = None, real_renders: int = 0) -> Path:
+                       real: list[str] | None = None, real_renders: int = 0,
+                       paired: dict | None = None) -> Path:
     """A labelled emotional corpus rendered by the literature rules (no diffusion model).
 
     For each voice and sentence (sentences drawn with a seed different from the generator's),
@@ -383,29 +403,29 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
     recognizer trainer reads. ``real`` recordings (never the evaluation's) are rendered
     ``real_renders`` times each in the same way, so that real neutral speech is in the corpus.
     Used to train the embedded speech recognizer.
+
+    ``paired`` (a dict, see ``render_paired_corpus``) renders instead a corpus in which every clip
+    has a neutral reference of the same (pseudo-)speaker, for the speaker-normalised reading.
     """
+    if paired is not None:
+        return render_paired_corpus(out_dir, n_sentences, voices, seed, vocoder, real, real_renders,
+                                    **paired)
     import soundfile as sf
 
     from conditioning.io import atomic_write
     from conditioning.vocabulary import CATEGORIES
     from generators.speech.features import apply_prosody, rule_changes, synthesize
     from generators.speech.pipeline_speech import limit_peaks, vocode
-    from generators.speech.profiles import clip_raw, default_direction_model, from_z
-    from generators.speech.vocoder import MelSpectrogram, load_hifigan
+    from generators.speech.profiles import clip_raw, from_z
 
     out = Path(out_dir)
     voices = voices or default_voices()
     recipe = {"sentences_per_voice": n_sentences, "voices": voices, "seed": seed, "vocoder": vocoder,
               "baseline": baseline, "real": list(real or []), "real_renders": real_renders}
     done = out / "recipe.json"
-    if (out / "labels.csv").is_file() and done.is_file() and json.loads(done.read_text()) == recipe:
-        logger.info("rule corpus: %s is already rendered for this recipe", out)
+    if _already_rendered(out, recipe, "rule corpus"):
         return out
-    out.mkdir(parents=True, exist_ok=True)
-    texts = sentences(n_sentences * len(voices), seed)
-    rng = np.random.default_rng(seed)
-    model = default_direction_model()
-    voc, mel = load_hifigan(vocoder), MelSpectrogram()
+    texts, rng, model, voc, mel = _render_setup(out, n_sentences * len(voices), seed, vocoder)
     rows = []
 
     def render(wav: np.ndarray, name: str, speaker: str, text: str) -> None:
@@ -448,3 +468,154 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
             w.writerows(rows)
     done.write_text(json.dumps(recipe))
     return out
+
+
+def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] | None = None,
+                         seed: int = 2, vocoder: str = "universal", real: list[str] | None = None,
+                         real_renders: int = 0, group_size: int = 5, emotional_per_sentence: int = 2,
+                         source_reference_share: float = 0.25, level_db: float = 6.0,
+                         session_level_db: float = 1.0, intensity: tuple[float, float] = (0.5, 1.3),
+                         variation: float = 0.25) -> Path:
+    """A rule-rendered corpus in which every clip has a neutral reference of the same speaker.
+
+    The synthetic voices' sentences are cut into groups of ``group_size``; a group is one
+    *pseudo-speaker*: a voice with its own neutral baseline (``BASELINE_SPREAD``, drawn once per
+    group) and its own recording level (+-``level_db``, each clip +-``session_level_db`` around
+    it). Each sentence of a group is rendered once neutral (the baseline only: a **reference**)
+    and ``emotional_per_sentence`` times with a category drawn from a shuffled cycle of the nine
+    (neutral included) at an intensity in ``intensity``, each prosody dimension varied by
+    +-``variation``. Every clip's reference is the neutral rendering of *another* sentence of its
+    group, so that a reading normalised by it cannot lean on sentence identity. In a share
+    ``source_reference_share`` of the groups the baseline is the voice's own and the references
+    are the unprocessed TTS utterances (not re-synthesised), as when a real speaker's own
+    recording is the reference. ``real`` recordings (never the evaluation's) are rendered
+    ``real_renders`` times each in groups of five (one neutral reference, four clips); there the
+    reference has to be the same recording.
+
+    ``labels.csv`` columns: file, emotion, speaker (the voice), text, group, reference (the file
+    of the clip's neutral reference), role (``clip``: a training example; ``reference``: an
+    unprocessed source kept only as a reference).
+    """
+    import soundfile as sf
+
+    from conditioning.io import atomic_write
+    from conditioning.vocabulary import CATEGORIES
+    from generators.speech.features import apply_prosody, rule_changes, synthesize
+    from generators.speech.pipeline_speech import limit_peaks, vocode
+    from generators.speech.profiles import clip_raw, from_z
+
+    out = Path(out_dir)
+    voices = voices or default_voices()
+    recipe = {"paired": 1, "sentences_per_voice": n_sentences, "voices": voices, "seed": seed,
+              "vocoder": vocoder, "real": list(real or []), "real_renders": real_renders,
+              "group_size": group_size, "emotional_per_sentence": emotional_per_sentence,
+              "source_reference_share": source_reference_share, "level_db": level_db,
+              "session_level_db": session_level_db, "intensity": list(intensity),
+              "variation": variation}
+    done = out / "recipe.json"
+    if _already_rendered(out, recipe, "paired corpus"):
+        return out
+    texts, rng, model, voc, mel = _render_setup(out, n_sentences * len(voices), seed, vocoder)
+    rows: list[dict] = []
+    cycle: list[str] = []
+
+    def next_category() -> str:
+        if not cycle:
+            cycle.extend(rng.permutation(CATEGORIES).tolist())
+        return cycle.pop()
+
+    def write(file: str, y: np.ndarray) -> None:
+        with atomic_write(out / file, "wb") as t:
+            sf.write(t, y, SR, format="WAV", subtype="PCM_16")
+
+    def render(wav, feats, base, level, cat, file) -> str:
+        inten = 0.0 if cat == "neutral" else float(rng.uniform(*intensity))
+        c = np.zeros(len(CATEGORIES))
+        if cat != "neutral":
+            c[CATEGORIES.index(cat)] = inten
+        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(1 - variation, 1 + variation, 8)
+        raw = clip_raw(raw + base)
+        moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
+        y = vocode(voc, mel, synthesize(moved), wav, moved)
+        gain = level + rng.uniform(-session_level_db, session_level_db)
+        write(file, limit_peaks(y * 10 ** (gain / 20), SR))
+        return "neutral" if cat == "neutral" else f"{cat}@{inten:.3f}"
+
+    def group_setup(source_ref: bool) -> tuple[np.ndarray, float]:
+        base = np.zeros(8) if source_ref else rng.uniform(-1, 1, 8) * BASELINE_SPREAD
+        return base, float(rng.uniform(-level_db, level_db))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for v, voice in enumerate(voices):
+            mine = texts[v * n_sentences:(v + 1) * n_sentences]
+            for g0 in range(0, n_sentences, group_size):
+                group = f"{v:02d}_g{g0 // group_size:02d}"
+                idx = list(range(g0, min(g0 + group_size, n_sentences)))
+                source_ref = bool(rng.random() < source_reference_share)
+                base, level = group_setup(source_ref)
+                srcs, refs = {}, {}
+                for i in idx:
+                    src = Path(tmp) / "u.wav"
+                    synthesize_tts(mine[i], voice, src)
+                    wav = load_audio(src, target_sr=SR).wav
+                    feats = world_analyze(wav)
+                    srcs[i] = (wav, feats)
+                    refs[i] = f"{v:02d}_{i:04d}_ref.wav"
+                    if source_ref:  # the unprocessed utterance at the group's level
+                        write(refs[i], limit_peaks(wav * 10 ** (level / 20), SR))
+                    else:
+                        label = render(wav, feats, base, level, "neutral", refs[i])
+                        assert label == "neutral"
+                for k, i in enumerate(idx):
+                    other = refs[idx[(k + 1) % len(idx)]] if len(idx) > 1 else refs[i]
+                    rows.append({"file": refs[i], "emotion": "neutral", "speaker": voice,
+                                 "text": mine[i], "group": group, "reference": other,
+                                 "role": "reference" if source_ref else "clip"})
+                    wav, feats = srcs[i]
+                    for j in range(emotional_per_sentence):
+                        cat = next_category()
+                        file = f"{v:02d}_{i:04d}_{j}_{cat}.wav"
+                        label = render(wav, feats, base, level, cat, file)
+                        rows.append({"file": file, "emotion": label, "speaker": voice,
+                                     "text": mine[i], "group": group, "reference": other,
+                                     "role": "clip"})
+            logger.info("paired corpus: %s done (%d rows)", voice, len(rows))
+        for r, path in enumerate(real or []):
+            wav = read_real(path)
+            feats = world_analyze(wav)
+            stem = Path(path).stem
+            for g in range(max(1, real_renders // 5)):
+                group = f"real{r:02d}_g{g:02d}"
+                source_ref = bool(rng.random() < source_reference_share)
+                base, level = group_setup(source_ref)
+                ref = f"real{r:02d}_{g:02d}_ref.wav"
+                if source_ref:
+                    write(ref, limit_peaks(wav * 10 ** (level / 20), SR))
+                else:
+                    render(wav, feats, base, level, "neutral", ref)
+                rows.append({"file": ref, "emotion": "neutral", "speaker": stem, "text": "",
+                             "group": group, "reference": ref, "role": "reference"})
+                for j in range(4):
+                    cat = next_category()
+                    file = f"real{r:02d}_{g:02d}_{j}_{cat}.wav"
+                    label = render(wav, feats, base, level, cat, file)
+                    rows.append({"file": file, "emotion": label, "speaker": stem, "text": "",
+                                 "group": group, "reference": ref, "role": "clip"})
+            logger.info("paired corpus: real recording %s done (%d rows)", path, len(rows))
+    with atomic_write(out / "labels.csv", "w") as t:
+        with open(t, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=["file", "emotion", "speaker", "text", "group",
+                                               "reference", "role"])
+            w.writeheader()
+            w.writerows(rows)
+    done.write_text(json.dumps(recipe))
+    return out
+
+
+def render_from_config(data: dict) -> Path:
+    """The recognizer corpus a training config's ``data`` section names (``affect train
+    speech-recognizer``): the rule corpus, paired when ``data.paired`` is set."""
+    return render_rule_corpus(data["render_dir"], int(data["sentences_per_voice"]), data.get("voices"),
+                              int(data.get("seed", 1)), baseline=bool(data.get("baseline", True)),
+                              real=data.get("real"), real_renders=int(data.get("real_renders", 0)),
+                              paired=data.get("paired"))

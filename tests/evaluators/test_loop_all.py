@@ -33,7 +33,8 @@ def test_eval_all_writes_every_part_and_one_page(tiny_music, tmp_path):
     s = report["summary"]
     assert set(s["media"]) == {"music", "speech"} and s["not_landed"] == ["face"]
     assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1"}
-    assert set(s["media"]["speech"]["recognizers"]) == {"speech-prosody-v1", "speech-cues-v1"}
+    assert set(s["media"]["speech"]["recognizers"]) == {"speech-prosody-v1", "speech-cues-v1",
+                                                        "speech-prosody-v1+reference"}
     cross = report["cross_modal"]
     assert len(cross["rows"]) == 2 and set(cross["rows"][0]["readings"]) == {"music", "speech"}
     d = cross["rows"][0]["between"]["music-speech"]["vad_distance"]
@@ -63,3 +64,39 @@ def test_real_recordings_have_transcripts():
     assert len(recs) == 10 and all(Path(c).is_file() and t for c, t in recs)
     two = real_recordings(2)
     assert {"librivox" in str(two[0][0]), "cards" in str(two[1][0])} == {True}
+
+
+def test_eval_all_with_faces_reads_the_talking_head_in_the_shared_space(tmp_path):
+    """Faces join the loop: their own sweep, and in the cross-modal part a talking head that speaks
+    each spec's converted speech, read back by the face recognizer into the shared space."""
+    from skimage import data
+
+    from generators.face.modeling_face import MotionDenoiser
+    from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
+    from generators.face.portrait import analyse_portrait
+    from generators.face.rig import default_direction_model
+
+    torch.manual_seed(0)
+    face = TalkingHeadPipeline(MotionDenoiser(channels=16, dilations=(1,), emb_dim=16).eval(), make_scheduler())
+    face.direction_model = default_direction_model()
+    face.set_progress_bar_config(disable=True)
+    portrait = analyse_portrait(data.astronaut(), face_resolution=96)
+
+    def animate(audio, sr, emotion, generator):
+        return face(None, audio, sr, emotion=emotion, generator=generator, portrait=portrait, num_inference_steps=1)
+
+    sweep = {"speech": {"emotions": ["sad"], "intensities": [0.0, 1.0], "recordings": 1},
+             "face": {"emotions": ["sad"], "intensities": [0.0, 1.0], "recordings": 1},
+             "cross": {"specs": ["sad@1"]}}
+    report = evaluate_all(tmp_path, {"speech": tiny_speech(), "face": animate}, sweep)
+    s = report["summary"]
+    assert set(s["media"]) == {"speech", "face"} and s["not_landed"] == ["music"]
+    assert set(s["media"]["face"]["recognizers"]) == {"face-fer-v1"}
+    assert "lipsync_pearson_mean" in s["media"]["face"]["guards"]
+    row = report["cross_modal"]["rows"][0]
+    assert set(row["readings"]) == {"face", "speech"} and "face-speech" in row["between"]
+    vad = np.array(row["readings"]["face"]["vad"])
+    assert vad.shape == (3,) and np.all(np.abs(vad) <= 1.0)
+    assert (tmp_path / "cross" / "face_sad_1.mp4").stat().st_size > 1000
+    assert (tmp_path / "face" / "report.html").exists()
+    assert "<h2>face</h2>" in (tmp_path / "report.html").read_text()

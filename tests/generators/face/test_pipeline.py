@@ -8,10 +8,10 @@ import torch
 from conditioning import parse_emotion
 from generators.face.pipeline_face import (
     SAD_POSTURE,
-    apply_posture,
-    category_weights,
     WINDOW_FRAMES,
+    apply_posture,
     blink_track,
+    category_weights,
     gaze_track,
     head_track,
 )

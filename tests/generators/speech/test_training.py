@@ -97,3 +97,29 @@ def test_tiny_training_run_saves_and_resumes(tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "step-0000006").is_dir() and again == final
     pipe = EmotionVoiceConversionPipeline.from_pretrained(final)
     assert pipe.denoiser.config.channels == 16
+
+
+def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(tmp_path):
+    """The corpus behind the speaker-normalised reading: groups are pseudo-speakers; a clip's
+    reference is the neutral rendering of another sentence of its group; re-rendering the same
+    recipe is a no-op."""
+    from generators.speech.corpus import render_rule_corpus
+
+    paired = {"group_size": 2, "emotional_per_sentence": 1, "source_reference_share": 0.5}
+    out = render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=3, paired=paired)
+    with open(out / "labels.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and {r["group"] for r in rows} == {"00_g00", "00_g01"}
+    by_file = {r["file"]: r for r in rows}
+    for r in rows:
+        assert (out / r["file"]).is_file()
+        ref = by_file[r["reference"]]
+        assert ref["emotion"] == "neutral" and ref["file"].endswith("_ref.wav")
+        assert ref["group"] == r["group"] and ref["text"] != r["text"]  # same speaker, other words
+        if r["role"] == "clip" and not r["file"].endswith("_ref.wav"):
+            assert r["emotion"].split("@")[0] in r["file"]
+    emotional = [r for r in rows if not r["file"].endswith("_ref.wav")]
+    assert len(emotional) == 4
+    stamp = (out / "labels.csv").stat().st_mtime_ns
+    render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=3, paired=paired)
+    assert (out / "labels.csv").stat().st_mtime_ns == stamp

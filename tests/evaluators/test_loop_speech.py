@@ -1,0 +1,49 @@
+"""The speech closed loop reads every conversion twice: plainly and speaker-normalised."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from evaluators.loop_speech import evaluate_speech, real_recordings
+from evaluators.recognizers.speech import SpeechCueRecognizer, SpeechEmotionRecognizer
+
+
+def louder(wav, sr, emotion, generator=None):
+    """A stand-in converter: only the level moves with the intensity (no model involved)."""
+    intensity = float(emotion.split("@")[1])
+    return SimpleNamespace(audio=np.asarray(wav, np.float32) * 10 ** (6 * intensity / 20) * 0.5, sample_rate=sr)
+
+
+def test_both_readings_are_recorded_side_by_side(tmp_path):
+    prosody = SpeechEmotionRecognizer.from_pretrained()
+    report = evaluate_speech(louder, tmp_path, real_recordings(1), ["angry", "sad"], [0.0, 1.0],
+                             [prosody, SpeechCueRecognizer()], keep_audio=False)
+    names = [r["name"] for r in report["recognizers"]]
+    assert names == ["speech-prosody-v1", "speech-cues-v1", "speech-prosody-v1+reference"]
+    norm = report["speaker_normalised"]
+    assert norm["accuracy_at_max_intensity"]["n"] == report["accuracy_at_max_intensity"]["n"] == 2
+    assert set(norm["intensity_spearman"]) == {"angry", "sad"}
+    side = report["readings_side_by_side"]
+    assert side["accuracy_at_max_intensity"]["plain"] == report["accuracy_at_max_intensity"]["accuracy"]
+    assert side["accuracy_at_max_intensity"]["speaker_normalised"] == norm["accuracy_at_max_intensity"]["accuracy"]
+    rows = report["rows"]
+    assert len(rows) == 4 and all(0 <= r["p_target_normalised"] <= 1 for r in rows)
+    # the normalised reading is its own: read against the source, not the plain reading again
+    src = real_recordings(1)[0][0]
+    for r in rows:
+        res = louder(*_load(src), emotion=f"{r['emotion']}@{r['intensity']:g}")
+        again = prosody(res.audio, res.sample_rate, reference=_load(src))
+        assert r["p_target_normalised"] == pytest.approx(again.probabilities[r["emotion"]], abs=1e-6)
+    assert any(r["p_target"] != pytest.approx(r["p_target_normalised"], abs=1e-4) for r in rows)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert "speaker_normalised" in saved and saved["rows"][0]["read_normalised"] == rows[0]["read_normalised"]
+    assert "speaker-normalised" in (tmp_path / "report.html").read_text()
+
+
+def _load(path):
+    from conditioning.audio import load_audio
+
+    a = load_audio(path)
+    return a.wav, a.sample_rate
