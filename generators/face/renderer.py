@@ -33,6 +33,7 @@ FURROW_WIDTH, FURROW_DEPTH = 0.014, 0.22
 SEAM_WIDTH = 0.018
 LIPS_ALL = (0, 37, 39, 40, 185, 61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267)
 RING_FACTORS = ((1.22, 0.75), (1.55, 0.0))  # (radius / face radius, share of the head motion)
+RING_FOLLOW = 0.6  # share of the nearest face point's own (expression) motion the inner ring takes
 
 
 class Renderer:
@@ -61,6 +62,11 @@ class Renderer:
                                  np.c_[np.zeros(12), e], np.c_[np.full(12, s - 1), e]], axis=0)
         self.ring_pts = np.concatenate(rings)
         self.ring_share = np.concatenate(shares)
+        # the inner ring follows the face's own motion next to it in part (the skin below a
+        # dropping chin stretches instead of folding under it)
+        mesh = lm[self.mesh_idx]
+        self.ring_near = np.argmin(((self.ring_pts[:, None] - mesh[None]) ** 2).sum(-1), 1)
+        self.ring_follow = np.where(np.concatenate(shares) > 0, RING_FOLLOW, 0.0)
         # where the portrait's lips are apart, points halfway across the opening move with the
         # upper lip: what shows there (upper teeth) stays attached to it instead of stretching
         gaps = np.array([np.linalg.norm(lm[lo] - lm[up]) for up, lo in INNER_LIP_PAIRS])
@@ -246,7 +252,9 @@ class Renderer:
         ring = rel @ np.array([[c, s_], [-s_, c]]) - rel + np.array([dx, dy]) @ self.rig.axes * self.rig.iod
         v = np.zeros_like(self.points)
         v[: self.n_mesh] = disp[self.mesh_idx]
-        v[self.n_mesh : self.n_mesh + self.n_ring] = ring * self.ring_share[:, None]
+        follow = disp[self.mesh_idx][self.ring_near] - ring  # the face's motion beyond the head's
+        v[self.n_mesh : self.n_mesh + self.n_ring] = (ring * self.ring_share[:, None]
+                                                      + follow * self.ring_follow[:, None])
         k = self.n_mesh + self.n_ring
         lm = self.portrait.landmarks
         for i, (up, lo) in enumerate(self.teeth_pairs):

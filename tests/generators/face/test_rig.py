@@ -187,3 +187,19 @@ def test_the_brow_lowerer_draws_furrows_between_the_brows(portrait, relaxed):
     outside = np.ones_like(plain, bool)
     outside[y - 2 * h : y + 2 * h, x - 2 * h : x + 2 * h] = False
     assert np.abs(plain - furrowed)[outside].max() < 1.0  # and nowhere else
+
+
+def test_a_dropping_chin_stretches_the_neck_instead_of_folding_over_it(portrait, relaxed):
+    """No triangle that touches the rings around the head turns over, even with the jaw wide
+    open (a fold there shows as the chin pasted over the collar)."""
+    from generators.face.renderer import Renderer
+
+    r = Renderer(portrait, relaxed)
+
+    def signed_area(pts):
+        a, b, c = (pts[r.simplices[:, i]] for i in range(3))
+        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+    ring = (r.simplices >= r.n_mesh).any(1)
+    moved = r.points + r.vertex_motion(relaxed.displace({"AU26": 1.2, "AU25": 1.0}), (0.0, 0.0, 0.0))
+    assert np.all(np.sign(signed_area(moved))[ring] == np.sign(signed_area(r.points))[ring])
