@@ -120,9 +120,11 @@ def _speech(out: Path) -> list[tuple[str, str]]:
         path = out / f"{name}.wav"
         res.save(path)
         reading = recognizer(res.audio, res.sample_rate)
+        rel = recognizer(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate))
         ch = res.summary()
         written.append((str(path), f"{emotion}: F0 {ch['f0_st']:+.1f} st, level {ch['gain_db']:+.1f} dB; "
-                        f"recognizer reads {reading.category} ({reading.probabilities[reading.category]:.2f})"))
+                        f"recognizer reads {reading.category} ({reading.probabilities[reading.category]:.2f}), "
+                        f"{rel.category} ({rel.probabilities[rel.category]:.2f}) against the source"))
     return written
 
 
