@@ -20,7 +20,6 @@ Data flow:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from generators.face.portrait import Portrait, analyse_portrait
 from generators.face.renderer import Renderer
 from generators.face.rig import EMOTION_AUS, MOTION, Rig
 from generators.modeling_1d import sample_windows
+from generators.pipeline_utils import DenoiserCheckpointMixin
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class FaceOutput:
         return {au: round(float(np.median(self.params[:, i])), 3) for i, au in enumerate(MOTION)}
 
 
-class TalkingHeadPipeline(DiffusionPipeline):
+class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
     """Emotional talking heads. ``pipe(image, audio, sample_rate, emotion="happy@0.8")``."""
 
     def __init__(self, denoiser: MotionDenoiser, scheduler) -> None:
@@ -203,42 +203,12 @@ class TalkingHeadPipeline(DiffusionPipeline):
         self.direction_model: DirectionVectorModel | None = None
         self._mel = None
 
-    # -- loading and saving ---------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path | None = None, **kwargs):
-        """A checkpoint folder (or hub id); no argument loads the embedded default."""
-        path = Path(pretrained_model_name_or_path or DEFAULT_DIR)
-        if not path.is_dir():
-            if pretrained_model_name_or_path is None:
-                raise FileNotFoundError(f"the embedded face default is missing from {DEFAULT_DIR}")
-            from huggingface_hub import snapshot_download
+    # -- loading and saving (generators.pipeline_utils) -----------------------------------------
+    _denoiser_class, _medium, _default_dir = MotionDenoiser, "face", DEFAULT_DIR
 
-            path = Path(snapshot_download(str(pretrained_model_name_or_path), **kwargs))
-        if not (path / "denoiser").is_dir():
-            raise ValueError(f"{str(path)!r} is not a face checkpoint (no denoiser/ folder)")
-        denoiser = MotionDenoiser.from_pretrained(str(path / "denoiser"), torch_dtype=torch.float32)
-        scheduler = DPMSolverMultistepScheduler.from_pretrained(str(path / "scheduler"))
-        pipe = cls(denoiser=denoiser.eval(), scheduler=scheduler)
-        pipe.direction_model = DirectionVectorModel.load(path / "emotion", prefix="emotion_")
-        return pipe
-
-    def save_pretrained(self, save_directory: str | Path, fp16: bool = False, **kwargs) -> None:
-        out = Path(save_directory)
-        out.mkdir(parents=True, exist_ok=True)
-        den = self.denoiser
-        if fp16:
-            import copy
-
-            den = copy.deepcopy(den).to(torch.float16)
-        den.save_pretrained(str(out / "denoiser"))
-        self.scheduler.save_pretrained(str(out / "scheduler"))
-        if self.direction_model is None:
-            raise ValueError("the pipeline has no direction model to save")
-        self.direction_model.save(out / "emotion", prefix="emotion_")
-        (out / "pipeline.json").write_text(json.dumps(
-            {"class": type(self).__name__, "fps": FPS, "sample_rate": SR, "motion": list(MOTION),
-             "emotion": list(EMOTION_AUS), "param_centre": PARAM_CENTRE, "param_scale": PARAM_SCALE},
-            indent=2))
+    def _settings(self) -> dict:
+        return {"fps": FPS, "sample_rate": SR, "motion": list(MOTION), "emotion": list(EMOTION_AUS),
+                "param_centre": PARAM_CENTRE, "param_scale": PARAM_SCALE}
 
     # -- conditioning ---------------------------------------------------------------------------
     def emotion_embedding(self, spec: EmotionSpec, frames: int) -> np.ndarray:

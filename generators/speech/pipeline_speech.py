@@ -24,7 +24,6 @@ vocoder in overlapping blocks whose edges are discarded), so there is no seam to
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler
 from conditioning import DirectionVectorModel, EmotionSpec, parse_emotion
 from conditioning.audio import load_audio, speech_bounds
 from generators.modeling_1d import sample_windows
+from generators.pipeline_utils import DenoiserCheckpointMixin
 from generators.speech.features import (
     CHANGE_SCALES,
     CHANGES,
@@ -119,7 +119,7 @@ def limit_peaks(wav: np.ndarray, sr: int, ceiling_db: float = PEAK_DBFS) -> np.n
     return np.clip(out, -ceiling, ceiling).astype(np.float32)
 
 
-class EmotionVoiceConversionPipeline(DiffusionPipeline):
+class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
     """Emotional voice conversion. ``pipe(audio, sample_rate, emotion="angry@0.7")``."""
 
     def __init__(self, denoiser: ProsodyDenoiser, scheduler) -> None:
@@ -131,44 +131,15 @@ class EmotionVoiceConversionPipeline(DiffusionPipeline):
         self._mel = None
         self._speaker = None
 
-    # -- loading and saving ---------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path | None = None, **kwargs):
-        """A checkpoint folder (or hub id); no argument loads the embedded default."""
-        path = Path(pretrained_model_name_or_path or DEFAULT_DIR)
-        if not path.is_dir():
-            if pretrained_model_name_or_path is None:
-                raise FileNotFoundError(f"the embedded speech default is missing from {DEFAULT_DIR}")
-            from huggingface_hub import snapshot_download
+    # -- loading and saving (generators.pipeline_utils) -----------------------------------------
+    _denoiser_class, _medium, _default_dir = ProsodyDenoiser, "speech", DEFAULT_DIR
 
-            path = Path(snapshot_download(str(pretrained_model_name_or_path), **kwargs))
-        if not (path / "denoiser").is_dir():
-            raise ValueError(f"{str(path)!r} is not a speech checkpoint (no denoiser/ folder)")
-        denoiser = ProsodyDenoiser.from_pretrained(str(path / "denoiser"), torch_dtype=torch.float32)
-        scheduler = DPMSolverMultistepScheduler.from_pretrained(str(path / "scheduler"))
-        pipe = cls(denoiser=denoiser.eval(), scheduler=scheduler)
-        pipe.direction_model = DirectionVectorModel.load(path / "emotion", prefix="emotion_")
-        cfg = path / "pipeline.json"
-        if cfg.is_file():
-            pipe.vocoder_name = json.loads(cfg.read_text()).get("vocoder", "universal")
-        return pipe
+    def _settings(self) -> dict:
+        return {"vocoder": self.vocoder_name, "sample_rate": SR, "prosody": list(PROSODY),
+                "changes": list(CHANGES)}
 
-    def save_pretrained(self, save_directory: str | Path, fp16: bool = False, **kwargs) -> None:
-        out = Path(save_directory)
-        out.mkdir(parents=True, exist_ok=True)
-        den = self.denoiser
-        if fp16:
-            import copy
-
-            den = copy.deepcopy(den).to(torch.float16)
-        den.save_pretrained(str(out / "denoiser"))
-        self.scheduler.save_pretrained(str(out / "scheduler"))
-        if self.direction_model is None:
-            raise ValueError("the pipeline has no direction model to save")
-        self.direction_model.save(out / "emotion", prefix="emotion_")
-        (out / "pipeline.json").write_text(json.dumps(
-            {"class": type(self).__name__, "vocoder": self.vocoder_name, "sample_rate": SR,
-             "prosody": list(PROSODY), "changes": list(CHANGES)}, indent=2))
+    def _apply_settings(self, settings: dict) -> None:
+        self.vocoder_name = settings.get("vocoder", "universal")
 
     # -- parts loaded on first use --------------------------------------------------------------
     def vocoder(self):

@@ -1,0 +1,69 @@
+"""Loading and saving shared by the pipelines built from one denoiser, a scheduler and the medium's
+direction model (speech and faces).
+
+A checkpoint folder holds ``denoiser/`` (diffusers model config + safetensors), ``scheduler/``,
+``emotion/`` (the ``DirectionVectorModel``) and ``pipeline.json`` (the pipeline's class and
+settings). The embedded default is such a folder inside the package; a hub id is downloaded to
+one first, so hub checkpoints load through the same code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import torch
+from diffusers import DPMSolverMultistepScheduler
+
+from conditioning import DirectionVectorModel
+
+
+class DenoiserCheckpointMixin:
+    """``from_pretrained`` / ``save_pretrained`` for a ``DiffusionPipeline`` subclass that sets
+    ``_denoiser_class``, ``_medium`` and ``_default_dir``, and may extend ``_settings`` (what
+    ``pipeline.json`` records) and ``_apply_settings`` (what loading reads back from it)."""
+
+    _denoiser_class: type
+    _medium: str
+    _default_dir: Path
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path | None = None, **kwargs):
+        """A checkpoint folder (or hub id); no argument loads the embedded default."""
+        path = Path(pretrained_model_name_or_path or cls._default_dir)
+        if not path.is_dir():
+            if pretrained_model_name_or_path is None:
+                raise FileNotFoundError(f"the embedded {cls._medium} default is missing from {cls._default_dir}")
+            from huggingface_hub import snapshot_download
+
+            path = Path(snapshot_download(str(pretrained_model_name_or_path), **kwargs))
+        if not (path / "denoiser").is_dir():
+            raise ValueError(f"{str(path)!r} is not a {cls._medium} checkpoint (no denoiser/ folder)")
+        denoiser = cls._denoiser_class.from_pretrained(str(path / "denoiser"), torch_dtype=torch.float32)
+        scheduler = DPMSolverMultistepScheduler.from_pretrained(str(path / "scheduler"))
+        pipe = cls(denoiser=denoiser.eval(), scheduler=scheduler)
+        pipe.direction_model = DirectionVectorModel.load(path / "emotion", prefix="emotion_")
+        cfg = path / "pipeline.json"
+        pipe._apply_settings(json.loads(cfg.read_text()) if cfg.is_file() else {})
+        return pipe
+
+    def save_pretrained(self, save_directory: str | Path, fp16: bool = False, **kwargs) -> None:
+        """Write the checkpoint folder; ``fp16`` stores the denoiser's weights in half precision
+        (they load back as float32)."""
+        out = Path(save_directory)
+        out.mkdir(parents=True, exist_ok=True)
+        den = copy.deepcopy(self.denoiser).to(torch.float16) if fp16 else self.denoiser
+        den.save_pretrained(str(out / "denoiser"))
+        self.scheduler.save_pretrained(str(out / "scheduler"))
+        if self.direction_model is None:
+            raise ValueError("the pipeline has no direction model to save")
+        self.direction_model.save(out / "emotion", prefix="emotion_")
+        (out / "pipeline.json").write_text(json.dumps({"class": type(self).__name__, **self._settings()},
+                                                      indent=2))
+
+    def _settings(self) -> dict:
+        return {}
+
+    def _apply_settings(self, settings: dict) -> None:
+        pass
