@@ -124,3 +124,46 @@ def save_final(pipe, meta: dict, output_dir: Path, export: dict) -> Path:
         pipe.save_pretrained(target, fp16=bool(export.get("fp16", True)))
         (target / "training.json").write_text(json.dumps(meta, indent=2, default=str))
     return final_dir
+
+
+def train_denoiser_pipeline(cfg: dict, build_examples, denoiser_class, pipeline_class, make_scheduler,
+                            collate, forward, emotion_dims: int, meta: dict, *,
+                            max_steps: int | None = None, output_dir: str | None = None,
+                            resume: bool = True) -> Path:
+    """The whole recipe of a pipeline made of one denoiser (speech, faces): examples from
+    ``build_examples(data_cfg, seed) -> (examples, direction_model, data_meta)`` (``examples``
+    has ``draw()`` and a seeded ``rng``), ``collate(items, device) -> (x0, cond, extra)``,
+    ``forward(model, xt, t, cond, extra)``; trains with ``diffusion_training_loop`` (the last
+    ``emotion_dims`` condition channels are dropped for guidance), resumes from the newest
+    checkpoint, and saves the EMA pipeline with ``save_final``; returns its folder."""
+    import time
+
+    import numpy as np
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    data, mcfg, tcfg, ecfg = cfg["data"], cfg["model"], cfg["training"], cfg.get("export", {})
+    seed = int(tcfg.get("seed", 0))
+    set_seed(seed)
+    examples, direction_model, data_meta = build_examples(data, seed)
+    accelerator = Accelerator(mixed_precision=tcfg.get("mixed_precision", "no"), cpu=tcfg.get("cpu", False))
+    out = Path(output_dir or tcfg["output_dir"]).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    max_steps = int(max_steps or tcfg["max_steps"])
+    state = prepare_training(accelerator, denoiser_class(**mcfg), tcfg, max_steps, out, resume)
+    if state.step:
+        examples.rng = np.random.default_rng(seed + state.step)
+    batch = int(tcfg["batch_size"])
+    start = time.time()
+    losses = diffusion_training_loop(
+        accelerator, state, make_scheduler(training=True),
+        lambda: collate([examples.draw() for _ in range(batch)], accelerator.device), forward,
+        emotion_dims, tcfg, max_steps, out)
+    final = accelerator.unwrap_model(state.model)
+    state.ema.copy_to(final.parameters())
+    pipe = pipeline_class(denoiser=final.to("cpu").float(), scheduler=make_scheduler())
+    pipe.direction_model = direction_model
+    meta = {"recipe": cfg, "steps": state.step,
+            "final_loss": float(np.mean(losses[-100:])) if losses else None,
+            "minutes": round((time.time() - start) / 60, 2), "data": data_meta, **meta}
+    return save_final(pipe, meta, out, ecfg)

@@ -32,7 +32,6 @@ import csv
 import hashlib
 import logging
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +52,7 @@ from generators.face.articulation import (
     vocal_effort,
 )
 from generators.face.rig import EMOTION_AUS, MOTION, default_direction_model
-from generators.training_utils import diffusion_training_loop, prepare_training, save_final
+from generators.training_utils import train_denoiser_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -251,47 +250,18 @@ def build_examples(data: dict, seed: int):
 def train_face(cfg: dict, *, max_steps: int | None = None, output_dir: str | None = None,
                resume: bool = True) -> Path:
     """Run the recipe ``cfg``; returns the folder of the final pipeline."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
     from generators.face.modeling_face import MotionDenoiser
     from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
 
-    data, mcfg, tcfg, ecfg = cfg["data"], cfg["model"], cfg["training"], cfg.get("export", {})
-    seed = int(tcfg.get("seed", 0))
-    set_seed(seed)
-    examples, direction_model, data_meta = build_examples(data, seed)
-    accelerator = Accelerator(mixed_precision=tcfg.get("mixed_precision", "no"), cpu=tcfg.get("cpu", False))
-    device = accelerator.device
-    out = Path(output_dir or tcfg["output_dir"]).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    max_steps = int(max_steps or tcfg["max_steps"])
-    model = MotionDenoiser(**mcfg)
-    scheduler = make_scheduler(training=True)
-    state = prepare_training(accelerator, model, tcfg, max_steps, out, resume)
-    if state.step:
-        examples.rng = np.random.default_rng(seed + state.step)
-    batch = int(tcfg["batch_size"])
-    start = time.time()
-
-    def draw_batch():
-        items = [examples.draw() for _ in range(batch)]
+    def collate(items, device):
         cond = torch.from_numpy(np.stack([i[0] for i in items])).transpose(1, 2).to(device)
         x0 = torch.from_numpy(np.stack([i[1] for i in items])).transpose(1, 2).to(device)
         return x0, cond, None
 
-    losses = diffusion_training_loop(accelerator, state, scheduler, draw_batch,
-                                     lambda m, xt, t, c, _: m(xt, t, c), len(EMOTION_AUS) + 1, tcfg,
-                                     max_steps, out)
-    final = accelerator.unwrap_model(state.model)
-    state.ema.copy_to(final.parameters())
-    pipe = TalkingHeadPipeline(denoiser=final.to("cpu").float(), scheduler=make_scheduler())
-    pipe.direction_model = direction_model
-    meta = {"recipe": cfg, "steps": state.step,
-            "final_loss": float(np.mean(losses[-100:])) if losses else None,
-            "minutes": round((time.time() - start) / 60, 2), "data": data_meta, "fps": FPS,
-            "motion": list(MOTION)}
-    return save_final(pipe, meta, out, ecfg)
+    return train_denoiser_pipeline(cfg, build_examples, MotionDenoiser, TalkingHeadPipeline, make_scheduler,
+                                   collate, lambda m, xt, t, c, _: m(xt, t, c), len(EMOTION_AUS) + 1,
+                                   {"fps": FPS, "motion": list(MOTION)}, max_steps=max_steps,
+                                   output_dir=output_dir, resume=resume)
 
 
 # -- video corpora (MEAD-style) ------------------------------------------------------------------

@@ -21,7 +21,6 @@ to ``export.dir`` (the package's default is written this way).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ from generators.speech.corpus import (
 )
 from generators.speech.features import CHANGE_SCALES, FRAME_MS, rule_changes
 from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
-from generators.training_utils import diffusion_training_loop, prepare_training, save_final
+from generators.training_utils import train_denoiser_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -157,47 +156,16 @@ def build_examples(data: dict, seed: int):
 def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | None = None,
                  resume: bool = True) -> Path:
     """Run the recipe ``cfg``; returns the folder of the final pipeline."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
     from generators.speech.modeling_speech import ProsodyDenoiser
     from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline, make_scheduler
 
-    data, mcfg, tcfg, ecfg = cfg["data"], cfg["model"], cfg["training"], cfg.get("export", {})
-    seed = int(tcfg.get("seed", 0))
-    set_seed(seed)
-    examples, direction_model, data_meta = build_examples(data, seed)
-    accelerator = Accelerator(mixed_precision=tcfg.get("mixed_precision", "no"), cpu=tcfg.get("cpu", False))
-    device = accelerator.device
-    out = Path(output_dir or tcfg["output_dir"]).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    max_steps = int(max_steps or tcfg["max_steps"])
-    model = ProsodyDenoiser(**mcfg)
-    scheduler = make_scheduler(training=True)
-    state = prepare_training(accelerator, model, tcfg, max_steps, out, resume)
-    if state.step:
-        examples.rng = np.random.default_rng(seed + state.step)
-    batch = int(tcfg["batch_size"])
-    start = time.time()
-
-    def draw_batch():
-        items = [examples.draw() for _ in range(batch)]
+    def collate(items, device):
         cond = torch.from_numpy(np.stack([i[0] for i in items])).transpose(1, 2).to(device)
         x0 = torch.from_numpy(np.stack([i[1] for i in items])).float().transpose(1, 2).to(device)
         spk = torch.from_numpy(np.stack([i[2] for i in items])).to(device)
         return x0, cond, spk
 
-    losses = diffusion_training_loop(
-        accelerator, state, scheduler, draw_batch, lambda m, xt, t, c, spk: m(xt, t, c, spk),
-        len(PROSODY) + 1, tcfg, max_steps, out)
-    model, ema, step = state.model, state.ema, state.step
-    final = accelerator.unwrap_model(model)
-    ema.copy_to(final.parameters())
-    pipe = EmotionVoiceConversionPipeline(denoiser=final.to("cpu").float(), scheduler=make_scheduler())
-    pipe.direction_model = direction_model
-    meta = {
-        "recipe": cfg, "steps": step, "final_loss": float(np.mean(losses[-100:])) if losses else None,
-        "minutes": round((time.time() - start) / 60, 2), "data": data_meta,
-        "frame_ms": FRAME_MS,
-    }
-    return save_final(pipe, meta, out, ecfg)
+    return train_denoiser_pipeline(cfg, build_examples, ProsodyDenoiser, EmotionVoiceConversionPipeline,
+                                   make_scheduler, collate, lambda m, xt, t, c, spk: m(xt, t, c, spk),
+                                   len(PROSODY) + 1, {"frame_ms": FRAME_MS}, max_steps=max_steps,
+                                   output_dir=output_dir, resume=resume)
