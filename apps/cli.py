@@ -575,10 +575,15 @@ def _eval_speech(args: argparse.Namespace) -> int:
         print(f"  speaker-normalised reading (reference: the source recording): accuracy "
               f"{norm['accuracy_at_max_intensity']['accuracy']:.2f} "
               f"({'pass' if norm['accuracy_pass'] else 'FAIL'} >= 0.80)")
+    matched = report.get("channel_matched")
+    if matched:
+        print(f"  channel-matched reading (reference: the source converted to neutral): accuracy "
+              f"{matched['accuracy_at_max_intensity']['accuracy']:.2f} "
+              f"({'pass' if matched['accuracy_pass'] else 'FAIL'} >= 0.80)")
     side = report.get("readings_side_by_side", {}).get("intensity_spearman", {})
     for e, v in side.items():
         print(f"  Spearman intensity vs P({e}): plain {v['plain']:+.2f}, speaker-normalised "
-              f"{v['speaker_normalised']:+.2f}")
+              f"{v['speaker_normalised']:+.2f}, channel-matched {v['channel_matched']:+.2f}")
     for k, c in report["correlates"].items():
         print(f"  {k:<24} {c['direction']:<4} {c['change_at_top']:+7.2f}  Spearman "
               f"{c['spearman_of_means']:+.2f} {'pass' if c['pass'] else 'FAIL'}")

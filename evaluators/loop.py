@@ -339,9 +339,13 @@ def render_section(report: dict, level: int = 2) -> str:
         parts += [f"<{h}>Plain vs speaker-normalised reading ({html.escape(norm['name'])}; reference: "
                   f"{html.escape(norm['reference'])})</{h}>",
                   table({"accuracy at the top intensity": "plain {plain:.2f} / speaker-normalised "
-                         "{speaker_normalised:.2f}".format(**side["accuracy_at_max_intensity"]),
+                         "{speaker_normalised:.2f} / channel-matched {channel_matched:.2f}".format(
+                             **side["accuracy_at_max_intensity"]),
                          **{f"Spearman {e}": f"plain {v['plain']:.2f} / speaker-normalised "
-                            f"{v['speaker_normalised']:.2f}" for e, v in side["intensity_spearman"].items()}}),
+                            f"{v['speaker_normalised']:.2f} / channel-matched {v['channel_matched']:.2f}"
+                            for e, v in side["intensity_spearman"].items()}}),
+                  f"<p>Channel-matched: the reference is {html.escape(report['channel_matched']['reference'])}."
+                  "</p>",
                   f"<{h}>Speaker-normalised reading at the top intensity: asked -> read</{h}>", table(read)]
     if correlates:
         parts += [f"<{h}>Acoustic correlates the literature fixes (Spearman of means >= 0.9)</{h}>",

@@ -105,7 +105,7 @@ def evaluate_speech(
         parse_emotion(e)
     top = max(intensities)
     normalising = [r for r in recognizers if getattr(r, "supports_reference", False)]
-    names = [r.name for r in recognizers] + [f"{r.name}+reference" for r in normalising]
+    names = [n for n, _ in _readings(recognizers)]
     acc = {n: EmotionAccuracy() for n in names}
     mono = {n: IntensityMonotonicity() for n in names}
     wer_src, wer_conv = WordErrorRate(), WordErrorRate()
@@ -117,6 +117,10 @@ def evaluate_speech(
         hyp = transcribe(src.wav, src.sample_rate)
         wer_src.update(text, hyp)
         sources.append({"file": str(clip), "text": text, "asr": hyp, **s_stats})
+        # the same speaker's neutral voice through the converter's own channel (analysis,
+        # re-synthesis, vocoder): the reference of the channel-matched reading
+        neutral = (convert(src.wav, src.sample_rate, emotion="neutral",
+                           generator=torch.Generator().manual_seed(seed)) if normalising else None)
         for emotion in emotions:
             for intensity in intensities:
                 res = convert(src.wav, src.sample_rate, emotion=f"{emotion}@{intensity:g}",
@@ -149,6 +153,16 @@ def evaluate_speech(
                                         "arousal_normalised": norm.arousal})
                         else:
                             row[f"read:{key}"] = norm.category
+                        matched = rec(res.audio, res.sample_rate, reference=(neutral.audio, neutral.sample_rate))
+                        key = f"{rec.name}+neutral-conversion"
+                        pm = matched.probabilities[emotion]
+                        mono[key].update(emotion, intensity, pm)
+                        if intensity == top:
+                            acc[key].update(emotion, matched.category)
+                        if rec is main:
+                            row.update({"read_channel_matched": matched.category, "p_target_channel_matched": pm})
+                        else:
+                            row[f"read:{key}"] = matched.category
                 if intensity == top:
                     row["asr"] = transcribe(res.audio, res.sample_rate)
                     e, n = wer_conv.edits, wer_conv.words
@@ -203,8 +217,7 @@ def _speech_report(rows, sources, emotions, intensities, recognizers, acc, mono,
                   "recordings": [x["file"] for x in sources], "conversions": len(rows)},
         "recognizer": {"name": main.name, "licence": main.licence},
         "recognizers": [{"name": n, "licence": lic,
-                         "reading": "speaker-normalised (reference: the source recording)"
-                         if n.endswith("+reference") else "plain (the clip alone)",
+                         "reading": READING_KINDS[n.split("+")[1] if "+" in n else ""],
                          "accuracy_at_max_intensity": acc[n].compute()["accuracy"],
                          "intensity_spearman": mono[n].compute()} for n, lic in _readings(recognizers)],
         "accuracy_at_max_intensity": a,
@@ -233,8 +246,18 @@ def _readings(recognizers) -> list[tuple[str, str]]:
     """(name, licence) of every reading: each recognizer's plain one, then the speaker-normalised
     ones of those that accept a reference."""
     out = [(r.name, r.licence) for r in recognizers]
-    out += [(f"{r.name}+reference", r.licence) for r in recognizers if getattr(r, "supports_reference", False)]
+    for suffix in ("reference", "neutral-conversion"):
+        out += [(f"{r.name}+{suffix}", r.licence) for r in recognizers if getattr(r, "supports_reference", False)]
     return out
+
+
+#: What each reading gives the recognizer besides the clip.
+READING_KINDS = {
+    "": "plain (the clip alone)",
+    "reference": "speaker-normalised (reference: the source recording)",
+    "neutral-conversion": "speaker- and channel-normalised (reference: the source converted to neutral, "
+                          "through the same analysis, re-synthesis and vocoder)",
+}
 
 
 def _normalised_section(main, acc, mono) -> dict:
@@ -245,6 +268,8 @@ def _normalised_section(main, acc, mono) -> dict:
         return {}
     a, plain = acc[key].compute(), acc[main.name].compute()
     sp, sp_plain = mono[key].compute(), mono[main.name].compute()
+    matched_key = f"{main.name}+neutral-conversion"
+    am, spm = acc[matched_key].compute(), mono[matched_key].compute()
     return {
         "speaker_normalised": {
             "name": key,
@@ -254,8 +279,18 @@ def _normalised_section(main, acc, mono) -> dict:
             "intensity_spearman": {e: {"value": v, "pass": bool(v >= SPEECH_TARGETS["spearman"])}
                                    for e, v in sp.items()},
         },
+        "channel_matched": {
+            "name": matched_key,
+            "reference": READING_KINDS["neutral-conversion"].split("(reference: ")[1].rstrip(")"),
+            "accuracy_at_max_intensity": am,
+            "accuracy_pass": bool(am["accuracy"] >= SPEECH_TARGETS["accuracy"]),
+            "intensity_spearman": {e: {"value": v, "pass": bool(v >= SPEECH_TARGETS["spearman"])}
+                                   for e, v in spm.items()},
+        },
         "readings_side_by_side": {
-            "accuracy_at_max_intensity": {"plain": plain["accuracy"], "speaker_normalised": a["accuracy"]},
-            "intensity_spearman": {e: {"plain": sp_plain.get(e), "speaker_normalised": v} for e, v in sp.items()},
+            "accuracy_at_max_intensity": {"plain": plain["accuracy"], "speaker_normalised": a["accuracy"],
+                                          "channel_matched": am["accuracy"]},
+            "intensity_spearman": {e: {"plain": sp_plain.get(e), "speaker_normalised": v,
+                                       "channel_matched": spm.get(e)} for e, v in sp.items()},
         },
     }

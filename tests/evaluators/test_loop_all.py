@@ -34,7 +34,8 @@ def test_eval_all_writes_every_part_and_one_page(tiny_music, tmp_path):
     assert set(s["media"]) == {"music", "speech"} and s["not_landed"] == ["face"]
     assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1"}
     assert set(s["media"]["speech"]["recognizers"]) == {"speech-prosody-v1", "speech-cues-v1",
-                                                        "speech-prosody-v1+reference"}
+                                                        "speech-prosody-v1+reference",
+                                                        "speech-prosody-v1+neutral-conversion"}
     cross = report["cross_modal"]
     assert len(cross["rows"]) == 2 and set(cross["rows"][0]["readings"]) == {"music", "speech"}
     d = cross["rows"][0]["between"]["music-speech"]["vad_distance"]

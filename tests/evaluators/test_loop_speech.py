@@ -1,4 +1,5 @@
-"""The speech closed loop reads every conversion twice: plainly and speaker-normalised."""
+"""The speech closed loop reads every conversion three times: plainly, speaker-normalised (the
+source as the reference) and channel-matched (the source converted to neutral as the reference)."""
 
 import json
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ from evaluators.recognizers.speech import SpeechCueRecognizer, SpeechEmotionReco
 
 def louder(wav, sr, emotion, generator=None):
     """A stand-in converter: only the level moves with the intensity (no model involved)."""
-    intensity = float(emotion.split("@")[1])
+    intensity = float(emotion.split("@")[1]) if "@" in emotion else 0.0
     return SimpleNamespace(audio=np.asarray(wav, np.float32) * 10 ** (6 * intensity / 20) * 0.5, sample_rate=sr)
 
 
@@ -21,7 +22,8 @@ def test_both_readings_are_recorded_side_by_side(tmp_path):
     report = evaluate_speech(louder, tmp_path, real_recordings(1), ["angry", "sad"], [0.0, 1.0],
                              [prosody, SpeechCueRecognizer()], keep_audio=False)
     names = [r["name"] for r in report["recognizers"]]
-    assert names == ["speech-prosody-v1", "speech-cues-v1", "speech-prosody-v1+reference"]
+    assert names == ["speech-prosody-v1", "speech-cues-v1", "speech-prosody-v1+reference",
+                     "speech-prosody-v1+neutral-conversion"]
     norm = report["speaker_normalised"]
     assert norm["accuracy_at_max_intensity"]["n"] == report["accuracy_at_max_intensity"]["n"] == 2
     assert set(norm["intensity_spearman"]) == {"angry", "sad"}
@@ -36,6 +38,15 @@ def test_both_readings_are_recorded_side_by_side(tmp_path):
         res = louder(*_load(src), emotion=f"{r['emotion']}@{r['intensity']:g}")
         again = prosody(res.audio, res.sample_rate, reference=_load(src))
         assert r["p_target_normalised"] == pytest.approx(again.probabilities[r["emotion"]], abs=1e-6)
+        neutral = louder(*_load(src), emotion="neutral")
+        matched = prosody(res.audio, res.sample_rate, reference=(neutral.audio, neutral.sample_rate))
+        assert r["p_target_channel_matched"] == pytest.approx(matched.probabilities[r["emotion"]], abs=1e-6)
+    # the converter's own neutral output as the reference: its intensity-0 output is that very
+    # clip, and reads as neutral
+    assert all(r["read_channel_matched"] == "neutral" for r in rows if r["intensity"] == 0)
+    assert report["channel_matched"]["accuracy_at_max_intensity"]["n"] == 2
+    assert side["accuracy_at_max_intensity"]["channel_matched"] == \
+        report["channel_matched"]["accuracy_at_max_intensity"]["accuracy"]
     assert any(r["p_target"] != pytest.approx(r["p_target_normalised"], abs=1e-4) for r in rows)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert "speaker_normalised" in saved and saved["rows"][0]["read_normalised"] == rows[0]["read_normalised"]
