@@ -20,7 +20,7 @@ from conditioning import DirectionVectorModel
 
 
 class DenoiserCheckpointMixin:
-    """``from_pretrained`` / ``save_pretrained`` for a ``DiffusionPipeline`` subclass that sets
+    """``from_pretrained`` / ``save_pretrained`` (and the sampler's input checks) for a ``DiffusionPipeline`` subclass that sets
     ``_denoiser_class``, ``_medium`` and ``_default_dir``, and may extend ``_settings`` (what
     ``pipeline.json`` records) and ``_apply_settings`` (what loading reads back from it)."""
 
@@ -61,6 +61,13 @@ class DenoiserCheckpointMixin:
         self.direction_model.save(out / "emotion", prefix="emotion_")
         (out / "pipeline.json").write_text(json.dumps({"class": type(self).__name__, **self._settings()},
                                                       indent=2))
+
+    def check_inputs(self, num_inference_steps: int, guidance_scale: float) -> None:
+        """The sampler's settings: 1-200 steps, guidance 0-10."""
+        if not 1 <= num_inference_steps <= 200:
+            raise ValueError(f"num_inference_steps must be in [1, 200], got {num_inference_steps}")
+        if not 0 <= guidance_scale <= 10:
+            raise ValueError(f"guidance_scale must be in [0, 10], got {guidance_scale}")
 
     def _settings(self) -> dict:
         return {}

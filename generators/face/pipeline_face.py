@@ -225,12 +225,6 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
             z = np.repeat(np.asarray(model.steer(None, spec))[None], frames, axis=0)
         return np.clip(z, 0.0, 1.2).astype(np.float32)
 
-    def check_inputs(self, num_inference_steps: int, guidance_scale: float):
-        if not 1 <= num_inference_steps <= 200:
-            raise ValueError(f"num_inference_steps must be in [1, 200], got {num_inference_steps}")
-        if not 0 <= guidance_scale <= 10:
-            raise ValueError(f"guidance_scale must be in [0, 10], got {guidance_scale}")
-
     # -- generation -----------------------------------------------------------------------------
     @torch.inference_mode()
     def __call__(

@@ -170,12 +170,6 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
             z = np.repeat(np.asarray(model.steer(None, spec))[None], frames, axis=0)
         return to_z(clip_raw(from_z(z))).astype(np.float32)
 
-    def check_inputs(self, spec: EmotionSpec, num_inference_steps: int, guidance_scale: float):
-        if not 1 <= num_inference_steps <= 200:
-            raise ValueError(f"num_inference_steps must be in [1, 200], got {num_inference_steps}")
-        if not 0 <= guidance_scale <= 10:
-            raise ValueError(f"guidance_scale must be in [0, 10], got {guidance_scale}")
-
     # -- generation -----------------------------------------------------------------------------
     @torch.inference_mode()
     def __call__(
@@ -193,7 +187,7 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         spec = parse_emotion(emotion) if isinstance(emotion, str) else emotion
         if intensity is not None:
             spec = spec.with_intensity(float(intensity))
-        self.check_inputs(spec, num_inference_steps, guidance_scale)
+        self.check_inputs(num_inference_steps, guidance_scale)
         if vocoder not in ("hifigan", "world"):
             raise ValueError(f"vocoder must be 'hifigan' or 'world', got {vocoder!r}")
         src = load_audio(audio, sample_rate, target_sr=SR, max_seconds=MAX_SECONDS)
