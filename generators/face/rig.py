@@ -10,6 +10,12 @@ a rotation of the lower face about a pivot between the ears. Blinks close each u
 lower lid, measured on the portrait. Parameters are in [0, 1] (FACS intensity E = 1; a slight
 negative value is allowed by the motion model and clipped here).
 
+The portrait's own expression is taken back first (``Rig.rest_field``, always added): a smile's
+corner lift is measured, its bend and width undone and open lips closed, so that every frame's
+expression starts from a relaxed face; a portrait with a relaxed, closed mouth gets (nearly) no
+change. ``Rig(portrait, neutralize=False)`` keeps the portrait as it is (what fitting a filmed
+clip to its own first frame needs).
+
 The magnitudes at 1.0 are this project's choice, sized from the ranges of facial movement in
 mm reported for posed expressions (e.g. brow raise ~ 8-10 mm, lip-corner pull ~ 8 mm up and
 out, jaw opening in speech ~ 5-15 mm); they are stated here, not fitted.
