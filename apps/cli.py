@@ -501,20 +501,29 @@ def _eval_all(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_face(args: argparse.Namespace) -> int:
+def _recording_eval_args(args: argparse.Namespace, default_emotions: list[str]):
+    """What `eval speech` and `eval face` check first: the emotions (parsed), --recordings, the
+    output folder and the device; returns (emotions, output folder)."""
     from pathlib import Path
 
-    from conditioning import parse_emotion
+    from conditioning import CATEGORIES
 
-    emotions = args.emotions or ["happy", "sad", "angry", "surprised"]
+    emotions = args.emotions or default_emotions
     for e in emotions:
-        parse_emotion(e)
+        if e not in CATEGORIES:
+            raise UsageError(f"--emotions {e!r}: the sweep takes category names; accepted: "
+                             f"{', '.join(CATEGORIES)}")
     if args.recordings is not None and args.recordings < 1:
         raise UsageError("--recordings must be >= 1")
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"-o {str(out)!r} exists and is not a folder")
     check_device(args.device)
+    return emotions, out
+
+
+def _eval_face(args: argparse.Namespace) -> int:
+    emotions, out = _recording_eval_args(args, ["happy", "sad", "angry", "surprised"])
     from skimage import data
 
     from evaluators.loop_face import evaluate_face
@@ -543,19 +552,7 @@ def _eval_face(args: argparse.Namespace) -> int:
 
 
 def _eval_speech(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from conditioning import parse_emotion
-
-    emotions = args.emotions or ["angry", "happy", "fearful", "sad", "surprised"]
-    for e in emotions:
-        parse_emotion(e)
-    if args.recordings is not None and args.recordings < 1:
-        raise UsageError("--recordings must be >= 1")
-    out = Path(args.output_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"-o {str(out)!r} exists and is not a folder")
-    check_device(args.device)
+    emotions, out = _recording_eval_args(args, ["angry", "happy", "fearful", "sad", "surprised"])
     from evaluators.loop_speech import evaluate_speech, real_recordings
     from evaluators.recognizers.speech import SpeechCueRecognizer, SpeechEmotionRecognizer
     from generators.speech import EmotionVoiceConversionPipeline

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -130,39 +131,14 @@ def evaluate_speech(
                 stats["tempo"] = s_stats["active_seconds"] / max(stats["active_seconds"], 1e-3)
                 row = {"recording": k, "emotion": emotion, "intensity": intensity, **stats}
                 for rec in recognizers:
-                    reading = rec(res.audio, res.sample_rate)
-                    p = reading.probabilities[emotion]
-                    mono[rec.name].update(emotion, intensity, p)
-                    if intensity == top:
-                        acc[rec.name].update(emotion, reading.category)
-                    if rec is main:
-                        row.update({"read": reading.category, "p_target": p,
-                                    "valence": reading.valence, "arousal": reading.arousal})
-                    else:
-                        row[f"read:{rec.name}"] = reading.category
+                    take = partial(_take, emotion=emotion, intensity=intensity, top=top, mono=mono, acc=acc,
+                                   row=row, is_main=rec is main)
+                    take(rec(res.audio, res.sample_rate), rec.name, "")
                     if rec in normalising:  # the source recording is the speaker's neutral voice
-                        norm = rec(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate))
-                        key = f"{rec.name}+reference"
-                        pn = norm.probabilities[emotion]
-                        mono[key].update(emotion, intensity, pn)
-                        if intensity == top:
-                            acc[key].update(emotion, norm.category)
-                        if rec is main:
-                            row.update({"read_normalised": norm.category, "p_target_normalised": pn,
-                                        "valence_normalised": norm.valence,
-                                        "arousal_normalised": norm.arousal})
-                        else:
-                            row[f"read:{key}"] = norm.category
-                        matched = rec(res.audio, res.sample_rate, reference=(neutral.audio, neutral.sample_rate))
-                        key = f"{rec.name}+neutral-conversion"
-                        pm = matched.probabilities[emotion]
-                        mono[key].update(emotion, intensity, pm)
-                        if intensity == top:
-                            acc[key].update(emotion, matched.category)
-                        if rec is main:
-                            row.update({"read_channel_matched": matched.category, "p_target_channel_matched": pm})
-                        else:
-                            row[f"read:{key}"] = matched.category
+                        take(rec(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate)),
+                             f"{rec.name}+reference", "_normalised")
+                        take(rec(res.audio, res.sample_rate, reference=(neutral.audio, neutral.sample_rate)),
+                             f"{rec.name}+neutral-conversion", "_channel_matched", vad=False)
                 if intensity == top:
                     row["asr"] = transcribe(res.audio, res.sample_rate)
                     e, n = wer_conv.edits, wer_conv.words
@@ -177,6 +153,23 @@ def evaluate_speech(
             logger.info("speech eval: recording %d %s done", k, emotion)
     return _write_report(out, _speech_report(rows, sources, emotions, intensities, recognizers,
                                              acc, mono, wer_src, wer_conv, spk, guards))
+
+
+def _take(reading, key: str, suffix: str, *, emotion: str, intensity: float, top: float, mono: dict,
+          acc: dict, row: dict, is_main: bool, vad: bool = True) -> None:
+    """Score one reading (``key`` in ``mono``/``acc``) and note it in the row: the main
+    recognizer's as ``read<suffix>``, ``p_target<suffix>`` (and VAD), the others' as
+    ``read:<key>``."""
+    p = reading.probabilities[emotion]
+    mono[key].update(emotion, intensity, p)
+    if intensity == top:
+        acc[key].update(emotion, reading.category)
+    if not is_main:
+        row[f"read:{key}"] = reading.category
+        return
+    row.update({f"read{suffix}": reading.category, f"p_target{suffix}": p})
+    if vad:
+        row.update({f"valence{suffix}": reading.valence, f"arousal{suffix}": reading.arousal})
 
 
 def _speech_report(rows, sources, emotions, intensities, recognizers, acc, mono, wer_src, wer_conv,

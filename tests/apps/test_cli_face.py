@@ -81,3 +81,13 @@ def test_output_must_be_mp4(capsys, tmp_path, portrait_png):
     code, _, err = run(capsys, "face", portrait_png, "--audio", CLIP, "--emotion", "happy", "-o",
                        tmp_path / "x.avi")
     assert code == 2 and ".mp4" in err
+
+
+@pytest.mark.parametrize("medium", ["face", "speech"])
+def test_eval_sweeps_take_category_names_only(capsys, tmp_path, medium):
+    """A free word parses as a spec, but a sweep scores P(category): it is refused up front, with
+    one line, before any model is loaded or any folder made."""
+    out = tmp_path / "report"
+    code, _, err = run(capsys, "eval", medium, "--emotions", "grumpy", "-o", out)
+    assert code == 2 and "accepted: neutral, happy" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
