@@ -145,9 +145,17 @@ class Renderer:
         face = img[cv2.fillPoly(np.zeros_like(mask), [cv2.convexHull(
             np.round(lm[self.mesh_idx]).astype(np.int32))], 1) > 0]
         lum = float(face.mean()) if len(face) else 150.0
-        self.cavity = lips * 0.32 + np.array([10.0, 0.0, 2.0])
-        self.tongue = lips * 0.75
-        self.teeth = np.array([236.0, 230.0, 218.0]) * float(np.clip(lum / 165.0, 0.55, 1.05))
+        # a grey (or nearly grey) photo gets grey teeth and a grey mouth: colour only as much as
+        # the face itself has (mean distance from its own grey, 25 = a typical colour photo)
+        chroma = float(np.abs(face - face.mean(1, keepdims=True)).mean()) if len(face) else 25.0
+        tint = float(np.clip(chroma / 25.0, 0.0, 1.0))
+
+        def tinted(c: np.ndarray) -> np.ndarray:
+            return c.mean() + (c - c.mean()) * tint
+
+        self.cavity = tinted(lips * 0.32 + np.array([10.0, 0.0, 2.0]))
+        self.tongue = tinted(lips * 0.5)
+        self.teeth = tinted(np.array([236.0, 230.0, 218.0]) * float(np.clip(lum / 165.0, 0.55, 1.05)))
 
     def _gap(self, pts: np.ndarray) -> float:
         return float(np.linalg.norm(pts[14] - pts[13]))
@@ -279,6 +287,8 @@ class Renderer:
         for i, (up, _) in enumerate(self.teeth_pairs):
             top[UPPER_INNER.index(up)] = moved_all[k + i]
         lo = pts[list(LOWER_INNER)]
+        # lips are curves, not the mesh's polylines: round both edges, keeping the corners
+        top, lo = _round_edge(top), _round_edge(lo)
         ring = np.r_[top, lo[::-1][1:-1]]
         x0, y0 = np.floor(ring.min(0)).astype(int) - 3
         x1, y1 = np.ceil(ring.max(0)).astype(int) + 4
@@ -296,31 +306,40 @@ class Renderer:
             return m.astype(np.float32) / 255
 
         inner = poly(ring)
-        taper = np.sin(np.linspace(0, np.pi, len(UPPER_INNER))) ** 0.6  # (11,)
-        down = self.rig.axes[1]
-        opening = float(np.linalg.norm(lo[5] - top[5]))
+        down, across_axis = self.rig.axes[1], self.rig.axes[0]
+        mid = (lo[0] + lo[-1]) / 2
+        half = max(1.0, float(np.linalg.norm(lo[-1] - lo[0])) / 2)
+        opening = float(np.max((lo - mid) @ down) - np.min((top - mid) @ down))
+
+        def along(p: np.ndarray) -> np.ndarray:  # -1 .. 1 from corner to corner
+            return np.clip((p - mid) @ across_axis / half, -1.0, 1.0)
+
         teeth = np.zeros(shape, np.float32)
         if not self.teeth_pairs:  # the portrait shows no teeth: paint the upper ones
-            t_up = min(0.06 * iod, 0.4 * opening) * taper  # about 4 mm at most (Vig & Brundo 1978: 2-3.5 mm at rest)
+            # the front teeth (incisors and canines, about the middle 70 % of the opening) show
+            # below the upper lip, at most about 4 mm (Vig & Brundo 1978: 2-3.5 mm at rest); the
+            # ones behind them turn away into the dark at the sides
+            front = np.clip(1.0 - (np.abs(along(top)) / 0.78) ** 4, 0.0, 1.0) ** 0.5
+            t_up = min(0.06 * iod, 0.35 * opening) * front
             teeth = poly(np.r_[top, (top + t_up[:, None] * down)[::-1]])
         # lower incisors: only when the mouth is wide open, in the middle, mostly behind the lip
-        t_lo = max(0.0, min(0.035 * iod, 0.2 * opening - 0.04 * iod)) * np.sin(
-            np.linspace(0, np.pi, len(LOWER_INNER))) ** 3
+        t_lo = max(0.0, min(0.035 * iod, 0.2 * opening - 0.04 * iod)) * np.clip(
+            1.0 - (np.abs(along(lo)) / 0.5) ** 2, 0.0, 1.0)
         if t_lo.max() > 0.75:
             teeth = np.maximum(teeth, 0.7 * poly(np.r_[lo, (lo - t_lo[:, None] * down)[::-1]]))
-        width = float(np.linalg.norm(lo[-1] - lo[0]))
-        cx, cy = lo[5] - 0.2 * opening * down
+        width = 2 * half
+        # the tongue lies low, behind the lower teeth, in the mouth's shadow
+        cx, cy = lo[len(lo) // 2] - 0.12 * opening * down
         tongue = np.zeros(shape, np.uint8)
         angle = float(np.degrees(np.arctan2(self.rig.axes[0][1], self.rig.axes[0][0])))
-        cv2.ellipse(tongue, (int(cx - x0), int(cy - y0)), (max(1, int(0.3 * width)), max(1, int(0.25 * opening))),
+        cv2.ellipse(tongue, (int(cx - x0), int(cy - y0)), (max(1, int(0.3 * width)), max(1, int(0.2 * opening))),
                     angle, 0, 360, 255, -1, cv2.LINE_AA)
         tongue = tongue.astype(np.float32) / 255 * float(np.clip(extra / (0.15 * iod), 0, 1))
         yy, xx = np.mgrid[y0:y1, x0:x1]
-        mid = (lo[0] + lo[-1]) / 2
         across = np.abs((xx - mid[0]) * self.rig.axes[0][0] + (yy - mid[1]) * self.rig.axes[0][1])
         shade = 1.0 - 0.5 * np.clip(across / max(1.0, width / 2), 0, 1) ** 2
         # deeper = darker: distance below the top edge relative to the opening
-        depth = np.clip(((xx - top[5][0]) * down[0] + (yy - top[5][1]) * down[1]) / max(opening, 1.0), 0, 1)
+        depth = np.clip(((xx - top[len(top) // 2][0]) * down[0] + (yy - top[len(top) // 2][1]) * down[1]) / max(opening, 1.0), 0, 1)
         col = np.broadcast_to(self.cavity, shape + (3,)) * (1.15 - 0.3 * depth)[..., None]
         col = col * (1 - tongue[..., None]) + self.tongue * tongue[..., None]
         col = col * (1 - teeth[..., None]) + self.teeth * teeth[..., None]
@@ -352,6 +371,16 @@ class Renderer:
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region * (1 - m) + self.cavity * m, 0, 255).astype(np.uint8)
         return frame
+
+
+def _round_edge(p: np.ndarray, passes: int = 2) -> np.ndarray:
+    """Chaikin's corner cutting on an open polyline (N, 2), its two ends kept."""
+    for _ in range(passes):
+        q = np.empty((2 * (len(p) - 1), 2))
+        q[0::2] = 0.75 * p[:-1] + 0.25 * p[1:]
+        q[1::2] = 0.25 * p[:-1] + 0.75 * p[1:]
+        p = np.r_[p[:1], q, p[-1:]]
+    return p
 
 
 def _ring_order(p: np.ndarray) -> np.ndarray:
