@@ -524,9 +524,11 @@ def _recording_eval_args(args: argparse.Namespace, default_emotions: list[str]):
 
 def _eval_face(args: argparse.Namespace) -> int:
     emotions, out = _recording_eval_args(args, ["happy", "sad", "angry", "surprised"])
+    if not 0 <= args.panel <= 100:
+        raise UsageError(f"--panel must be in [0, 100] portraits, got {args.panel}")
     from skimage import data
 
-    from evaluators.loop_face import evaluate_face
+    from evaluators.loop_face import evaluate_face, lfw_portraits
     from evaluators.loop_speech import real_recordings
     from generators.face import TalkingHeadPipeline
     from generators.face.portrait import analyse_portrait
@@ -540,11 +542,21 @@ def _eval_face(args: argparse.Namespace) -> int:
     def animate(image, audio, sr, emotion, generator):
         return pipe(image, audio, sr, emotion=emotion, generator=generator, portrait=portrait)
 
-    report = evaluate_face(animate, out, None, clips, emotions, args.intensities)
+    panel = ({"stills": pipe.expression_stills, "portraits": lfw_portraits(args.panel)}
+             if args.panel else None)
+    report = evaluate_face(animate, out, None, clips, emotions, args.intensities, panel=panel)
     for e, v in report["expression"].items():
         print(f"face: {e:<10} target top on {v['target_share_at_top']:.2f} of frames at the top "
               f"intensity; P(target) Spearman {v['spearman_of_means']:+.2f} "
               f"{'pass' if v['pass'] else 'FAIL'}")
+    if panel:
+        pr = report["portrait_panel"]
+        print(f"portrait panel: {pr['portraits']} LFW faces ({len(pr['skipped'])} without a face "
+              f"found); relaxed read as {pr['relaxed_read_as']}")
+        for e, v in pr["emotions"].items():
+            print(f"  {e:<10} read as {e} on {v['target_top_at_top']:.2f} of portraits at the top "
+                  f"intensity; P(target) Spearman of means {v['spearman_of_means']:+.2f}, rising on "
+                  f"{v['portraits_rising']:.2f} of portraits")
     for name, g in report["quality_guards"].items():
         print(f"  {name:<26} {g['value']:.3f} in {g['bounds']}: {'pass' if g['pass'] else 'FAIL'}")
     print(f"wrote {out / 'report.json'} and {out / 'report.html'}")
@@ -714,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
     p.add_argument("--bars", type=int, default=8, help="bars per piece (default 8)")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
+    p.add_argument("--panel", type=int, default=100,
+                   help="face: how many portraits of the LFW panel also hold every emotion as a "
+                        "still (1-100, default 100; 0 = none)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_eval)
 

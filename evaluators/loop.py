@@ -347,6 +347,20 @@ def render_section(report: dict, level: int = 2) -> str:
                   f"<p>Channel-matched: the reference is {html.escape(report['channel_matched']['reference'])}."
                   "</p>",
                   f"<{h}>Speaker-normalised reading at the top intensity: asked -> read</{h}>", table(read)]
+    panel = report.get("portrait_panel")
+    if panel:
+        parts += [f"<{h}>Portrait panel: {panel['portraits']} real faces holding each emotion (stills)</{h}>",
+                  f"<p>Relaxed faces (intensity 0) read as: {html.escape(json.dumps(panel['relaxed_read_as']))}; "
+                  f"{len(panel['skipped'])} portraits without a face found.</p>",
+                  table({e: f"read as {e} on {v['target_top_at_top']:.2f} of portraits at the top intensity "
+                         f"({', '.join(f'{k} {n}' for k, n in v['read_at_top'].items())}); P(target) means "
+                         + " / ".join(f"{x:.2f}" for x in v["p_target_means"])
+                         + f", Spearman {v['spearman_of_means']:.2f}; rising on {v['portraits_rising']:.2f} "
+                         "of portraits" for e, v in panel["emotions"].items()})]
+        if panel.get("sheet"):  # a file beside the page
+            cols = ", ".join(panel["sheet_columns"])
+            parts.append(f"<p>Contact sheet (columns: {html.escape(cols)})</p>"
+                         f"<img alt='portrait panel' src='{html.escape(panel['sheet'])}'>")
     if correlates:
         parts += [f"<{h}>Acoustic correlates the literature fixes (Spearman of means >= 0.9)</{h}>",
                   table({k: f"{c['direction']}: {c['change_at_top']:+.2f} at the top, Spearman "

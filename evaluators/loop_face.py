@@ -17,6 +17,13 @@ What is checked, with the thresholds of the face issue:
   of the tracked face hulls, widened by 15 % of the face height) >= 0.95; the background's flicker;
   10-30 blinks per minute (eye aspect ratio on the mesh, pooled over the clips);
 - timing: the video's duration matches the audio's within one frame (40 ms).
+
+One portrait says little about faces in general, so the sweep can also read a *portrait panel*
+(``evaluate_portrait_panel``): many real photographed faces, each holding every emotion at every
+intensity as a still (no speech), read by the same recognizer. The panel that ships with the
+stack is ``lfw_portraits``: the 100 face images of scikit-image's ``lfw_subset`` (grey 25x25 crops
+of news photographs from Labeled Faces in the Wild, Huang et al. 2007), upscaled; small and blurred,
+but a hundred different people, most of them relaxed or smiling a little.
 """
 
 from __future__ import annotations
@@ -58,10 +65,13 @@ def evaluate_face(
     seed: int = 0,
     every: int = 2,
     keep_video: bool = True,
+    panel: dict | None = None,
 ) -> dict:
     """Run the sweep and write ``report.json`` / ``report.html``; returns the report.
 
-    The recognizers read every ``every``-th frame; the mesh measures every frame."""
+    The recognizers read every ``every``-th frame; the mesh measures every frame. ``panel``
+    (``{"stills": callable, "portraits": [(name, image), ...]}``) adds the portrait panel's
+    reading (``evaluate_portrait_panel``) to the report, with its contact sheet."""
     import torch
 
     from evaluators.loop import _write_report
@@ -122,8 +132,98 @@ def evaluate_face(
                         row["file"] = str(path.relative_to(out))
                 rows.append(row)
             logger.info("face eval: recording %d %s done", k, emotion)
-    return _write_report(out, face_report(rows, [str(r) for r in recordings], emotions, intensities,
-                                          recognizers, acc))
+    report = face_report(rows, [str(r) for r in recordings], emotions, intensities, recognizers, acc)
+    if panel is not None:
+        report["portrait_panel"] = evaluate_portrait_panel(panel["stills"], panel["portraits"], emotions,
+                                                           intensities, main, sheet=out / "panel.png")
+    return _write_report(out, report)
+
+
+def lfw_portraits(n: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """Real photographed faces that ship with scikit-image: the 100 faces of ``lfw_subset``
+    (25x25 grey), ``n`` of them spread over the set (all when None), each upscaled 10x (bicubic)
+    and given a border of repeated edge pixels so that the face mesh sees a whole head."""
+    import cv2
+    from skimage import data
+
+    faces = data.lfw_subset()[:100]  # the first 100 images are faces, the other 100 are not
+    if n is not None and not 1 <= n <= len(faces):
+        raise ValueError(f"the LFW panel has {len(faces)} faces; asked for {n}")
+    picks = range(len(faces)) if n is None else np.unique(np.linspace(0, len(faces) - 1, n).round().astype(int))
+    out = []
+    for i in picks:
+        grey = np.clip(np.rint(faces[i] * 255), 0, 255).astype(np.uint8)
+        up = cv2.resize(grey, (250, 250), interpolation=cv2.INTER_CUBIC)
+        framed = cv2.copyMakeBorder(up, 100, 100, 100, 100, cv2.BORDER_REPLICATE)
+        out.append((f"lfw_subset[{i}]", np.repeat(framed[:, :, None], 3, axis=2)))
+    return out
+
+
+def evaluate_portrait_panel(stills: Callable, portraits: list[tuple[str, np.ndarray]], emotions: list[str],
+                            intensities: list[float], recognizer=None, sheet: Path | None = None,
+                            sheet_portraits: int = 8) -> dict:
+    """Every portrait holds every emotion at every intensity (``stills(image, specs)`` -> one
+    frame per spec) and the recognizer reads each still. Per emotion: the target's mean
+    probability per intensity over the portraits and its Spearman, the share of portraits whose
+    own curve rises (Spearman >= 0.8), the share read as the target at the top intensity, what
+    they were read as, and how the relaxed faces (intensity 0) read. Portraits where no face is
+    found are listed and left out. ``sheet``: a contact sheet PNG (relaxed + each emotion at the
+    top intensity, one row per portrait)."""
+    from collections import Counter
+
+    import cv2
+
+    from evaluators.recognizers.face import FaceExpressionRecognizer
+
+    rec = recognizer or FaceExpressionRecognizer.from_pretrained()
+    top, low = max(intensities), min(intensities)
+    specs = [f"{e}@{x:g}" for e in emotions for x in intensities]
+    probs = {e: [] for e in emotions}  # per portrait: P(target) per intensity
+    read_top = {e: [] for e in emotions}
+    relaxed, skipped, tiles = [], [], []
+    for name, image in portraits:
+        try:
+            frames = stills(image, specs)
+            readings = [rec(f) for f in frames]
+        except ValueError as exc:
+            skipped.append({"portrait": name, "error": str(exc).splitlines()[0]})
+            continue
+        by_spec = dict(zip(specs, readings))
+        for e in emotions:
+            probs[e].append([by_spec[f"{e}@{x:g}"].probabilities[e] for x in intensities])
+            read_top[e].append(by_spec[f"{e}@{top:g}"].category)
+        relaxed.append(by_spec[f"{emotions[0]}@{low:g}"].category)
+        if sheet is not None and len(tiles) < sheet_portraits:
+            picked = [frames[specs.index(f"{emotions[0]}@{low:g}")]] + [frames[specs.index(f"{e}@{top:g}")]
+                                                                       for e in emotions]
+            s = picked[0].shape[0]
+            c0, c1 = int(0.2 * s), int(0.8 * s)
+            tiles.append(np.concatenate([cv2.resize(f[c0:c1, c0:c1], (128, 128)) for f in picked], axis=1))
+    if not relaxed:
+        raise ValueError(f"no face found in any of the {len(portraits)} panel portraits")
+    out = {"portraits": len(relaxed), "skipped": skipped, "intensities": intensities,
+           "relaxed_read_as": dict(Counter(relaxed).most_common()), "emotions": {}}
+    for e in emotions:
+        p = np.array(probs[e])  # (portraits, intensities)
+        means = p.mean(0).tolist()
+        own = [spearman(intensities, row) for row in p]
+        out["emotions"][e] = {
+            "p_target_means": means, "spearman_of_means": spearman(intensities, means),
+            "portraits_rising": float(np.mean([r >= FACE_TARGETS["spearman"] for r in own])),
+            "target_top_at_top": float(np.mean([c == e for c in read_top[e]])),
+            "read_at_top": dict(Counter(read_top[e]).most_common()),
+        }
+    if sheet is not None and tiles:
+        from conditioning.io import atomic_write
+
+        sheet = Path(sheet)
+        sheet.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(sheet, "wb") as tmp:
+            _, png = cv2.imencode(".png", cv2.cvtColor(np.concatenate(tiles, axis=0), cv2.COLOR_RGB2BGR))
+            Path(tmp).write_bytes(png.tobytes())
+        out["sheet"] = sheet.name
+        out["sheet_columns"] = ["relaxed"] + [f"{e}@{top:g}" for e in emotions]
+    return out
 
 
 def face_report(rows, recordings, emotions, intensities, recognizers, acc) -> dict:

@@ -265,6 +265,29 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
         out = FaceOutput(params, blink, head, gaze, FPS, src.wav.astype(np.float32), SR, spec, renderer, notes)
         return out if return_dict else (out.frames, FPS, out.audio, SR)
 
+    def expression_stills(self, image, emotions, face_resolution: int = 256,
+                          portrait: Portrait | None = None) -> list[np.ndarray]:
+        """The portrait holding each emotion's expression, without speech: one (S, S, 3) frame per
+        spec, the rig set to the spec's steered action units (what the motion model is conditioned
+        on), the emotion's posture (sadness lowers eyes, lids and head), eyes open, head still.
+        The portrait is analysed once for all of them."""
+        specs = [parse_emotion(e) if isinstance(e, str) else e for e in emotions]
+        for e, spec in zip(emotions, specs):
+            if spec.curve is not None:
+                raise ValueError(f"a still holds one expression; {e!r} is a curve (accepted: a "
+                                 "category, a mixture or a VAD point, with an intensity)")
+        portrait = portrait or analyse_portrait(image, face_resolution)
+        renderer = Renderer(portrait, Rig(portrait))
+        frames = []
+        for spec in specs:
+            params = np.zeros((1, len(MOTION)))
+            params[0, : len(EMOTION_AUS)] = self.emotion_embedding(spec, 1)[0]
+            blink, gaze, head = apply_posture(np.zeros(1), np.zeros((1, 2)), np.zeros((1, 3)),
+                                              category_weights(spec, 1))
+            still = FaceOutput(params, blink, head, gaze, FPS, np.zeros(0, np.float32), SR, spec, renderer)
+            frames.append(still.frame(0))
+        return frames
+
     def _mel_fn(self):
         if self._mel is None:
             from generators.speech.vocoder import MelSpectrogram

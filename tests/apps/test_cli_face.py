@@ -91,3 +91,10 @@ def test_eval_sweeps_take_category_names_only(capsys, tmp_path, medium):
     code, _, err = run(capsys, "eval", medium, "--emotions", "grumpy", "-o", out)
     assert code == 2 and "accepted: neutral, happy" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_eval_face_panel_size_is_checked_first(capsys, tmp_path):
+    out = tmp_path / "report"
+    code, _, err = run(capsys, "eval", "face", "--panel", "101", "-o", out)
+    assert code == 2 and "--panel must be in [0, 100]" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

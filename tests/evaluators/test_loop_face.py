@@ -42,3 +42,28 @@ def test_face_loop_writes_a_complete_report(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64" in html and "lipsync" in html
     assert (tmp_path / next(r["file"] for r in rep["rows"] if "file" in r)).stat().st_size > 1000
+
+
+def test_portrait_panel_reads_real_faces_and_skips_what_has_none(tmp_path):
+    """Three LFW faces and one blank image: the blank is listed as skipped with the reason, the
+    faces are read at every intensity, the smile raises P(happy) on average, the sheet is there."""
+    from PIL import Image
+
+    from evaluators.loop_face import evaluate_portrait_panel, lfw_portraits
+    from generators.face.modeling_face import MotionDenoiser
+    from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
+    from generators.face.rig import default_direction_model
+
+    pipe = TalkingHeadPipeline(MotionDenoiser(channels=16, dilations=(1, 2), emb_dim=16).eval(),
+                               make_scheduler())
+    pipe.direction_model = default_direction_model()
+    portraits = lfw_portraits(3) + [("blank", np.full((300, 300, 3), 128, np.uint8))]
+    assert [name for name, _ in portraits[:3]] == ["lfw_subset[0]", "lfw_subset[50]", "lfw_subset[99]"]
+    panel = evaluate_portrait_panel(pipe.expression_stills, portraits, ["happy", "sad"], [0.0, 1.0],
+                                    sheet=tmp_path / "panel.png")
+    assert panel["portraits"] == 3
+    assert [s["portrait"] for s in panel["skipped"]] == ["blank"] and "no face" in panel["skipped"][0]["error"]
+    happy = panel["emotions"]["happy"]
+    assert len(happy["p_target_means"]) == 2 and happy["p_target_means"][1] > happy["p_target_means"][0]
+    assert sum(happy["read_at_top"].values()) == 3 and sum(panel["relaxed_read_as"].values()) == 3
+    assert Image.open(tmp_path / "panel.png").size == (3 * 128, 3 * 128)

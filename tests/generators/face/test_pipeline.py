@@ -91,3 +91,22 @@ def test_sadness_lowers_the_eyes_lids_and_head_and_nothing_else_does():
     b, g, h = apply_posture(blink, gaze, head, w)
     assert w["sad"][0] < 0.05 < 0.9 < w["sad"][-1]
     assert g[:10, 1].mean() < g[-10:, 1].mean() - 0.2
+
+
+def test_expression_stills_hold_each_expression_on_one_analysis(tiny_face_pipeline, portrait):
+    """Stills: neutral is the relaxed portrait, happy moves the mouth, sad@0.5 lies between
+    neutral and sad@1 around the mouth; a curve is refused with one line."""
+    frames = tiny_face_pipeline.expression_stills(None, ["neutral", "happy@1", "sad@0.5", "sad@1"],
+                                                  portrait=portrait)
+    assert len(frames) == 4 and all(f.shape == portrait.image.shape for f in frames)
+    lm = portrait.landmarks
+    x0, y0 = np.floor(lm[[61, 0]].min(0)).astype(int) - 4
+    x1, y1 = np.ceil(lm[[291, 17]].max(0)).astype(int) + 4
+
+    def mouth_change(f):
+        return float(np.abs(f[y0:y1, x0:x1].astype(float) - frames[0][y0:y1, x0:x1]).mean())
+
+    assert mouth_change(frames[1]) > 3.0
+    assert 0.5 < mouth_change(frames[2]) < mouth_change(frames[3])
+    with pytest.raises(ValueError, match="curve"):
+        tiny_face_pipeline.expression_stills(None, ["sad -> happy over 2 s"], portrait=portrait)
