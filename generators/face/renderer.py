@@ -309,7 +309,7 @@ class Renderer:
         down, across_axis = self.rig.axes[1], self.rig.axes[0]
         mid = (lo[0] + lo[-1]) / 2
         half = max(1.0, float(np.linalg.norm(lo[-1] - lo[0])) / 2)
-        opening = float(np.max((lo - mid) @ down) - np.min((top - mid) @ down))
+        opening = float(np.linalg.norm(lo[len(lo) // 2] - top[len(top) // 2]))  # height at the middle
 
         def along(p: np.ndarray) -> np.ndarray:  # -1 .. 1 from corner to corner
             return np.clip((p - mid) @ across_axis / half, -1.0, 1.0)
