@@ -533,10 +533,11 @@ def _eval_face(args: argparse.Namespace) -> int:
     from generators.face import TalkingHeadPipeline
     from generators.face.portrait import analyse_portrait
 
+    # the portrait first: a bad one is refused before any model is loaded or folder made
+    portrait = analyse_portrait(args.portrait if args.portrait else data.astronaut())
     quiet_diffusers()
     pipe = TalkingHeadPipeline.from_pretrained(args.model).to(args.device)
     pipe.set_progress_bar_config(disable=True)
-    portrait = analyse_portrait(data.astronaut())
     clips = [c for c, _ in real_recordings() if "librivox" in str(c)][: args.recordings or 3]
 
     def animate(image, audio, sr, emotion, generator):
@@ -726,6 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="seeds per cell (default 3)")
     p.add_argument("--bars", type=int, default=8, help="bars per piece (default 8)")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
+    p.add_argument("--portrait", help="face: the photo to animate (default: scikit-image's "
+                                      "astronaut, a real photographed portrait)")
     p.add_argument("--panel", type=int, default=100,
                    help="face: how many portraits of the LFW panel also hold every emotion as a "
                         "still (1-100, default 100; 0 = none)")

@@ -98,3 +98,14 @@ def test_eval_face_panel_size_is_checked_first(capsys, tmp_path):
     code, _, err = run(capsys, "eval", "face", "--panel", "101", "-o", out)
     assert code == 2 and "--panel must be in [0, 100]" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_eval_face_refuses_a_portrait_without_a_face_before_any_work(capsys, tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((300, 300, 3), 128, np.uint8)).save(blank)
+    out = tmp_path / "report"
+    code, _, err = run(capsys, "eval", "face", "--portrait", blank, "-o", out)
+    assert code == 2 and "no face found" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
