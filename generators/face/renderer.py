@@ -287,8 +287,6 @@ class Renderer:
         for i, (up, _) in enumerate(self.teeth_pairs):
             top[UPPER_INNER.index(up)] = moved_all[k + i]
         lo = pts[list(LOWER_INNER)]
-        # lips are curves, not the mesh's polylines: round both edges, keeping the corners
-        top, lo = _round_edge(top), _round_edge(lo)
         ring = np.r_[top, lo[::-1][1:-1]]
         x0, y0 = np.floor(ring.min(0)).astype(int) - 3
         x1, y1 = np.ceil(ring.max(0)).astype(int) + 4
@@ -309,7 +307,7 @@ class Renderer:
         down, across_axis = self.rig.axes[1], self.rig.axes[0]
         mid = (lo[0] + lo[-1]) / 2
         half = max(1.0, float(np.linalg.norm(lo[-1] - lo[0])) / 2)
-        opening = float(np.linalg.norm(lo[len(lo) // 2] - top[len(top) // 2]))  # height at the middle
+        opening = float(np.linalg.norm(lo[5] - top[5]))  # its height at the middle
 
         def along(p: np.ndarray) -> np.ndarray:  # -1 .. 1 from corner to corner
             return np.clip((p - mid) @ across_axis / half, -1.0, 1.0)
@@ -329,7 +327,7 @@ class Renderer:
             teeth = np.maximum(teeth, 0.7 * poly(np.r_[lo, (lo - t_lo[:, None] * down)[::-1]]))
         width = 2 * half
         # the tongue lies low, behind the lower teeth, in the mouth's shadow
-        cx, cy = lo[len(lo) // 2] - 0.12 * opening * down
+        cx, cy = lo[5] - 0.12 * opening * down
         tongue = np.zeros(shape, np.uint8)
         angle = float(np.degrees(np.arctan2(self.rig.axes[0][1], self.rig.axes[0][0])))
         cv2.ellipse(tongue, (int(cx - x0), int(cy - y0)), (max(1, int(0.3 * width)), max(1, int(0.2 * opening))),
@@ -339,7 +337,7 @@ class Renderer:
         across = np.abs((xx - mid[0]) * self.rig.axes[0][0] + (yy - mid[1]) * self.rig.axes[0][1])
         shade = 1.0 - 0.5 * np.clip(across / max(1.0, width / 2), 0, 1) ** 2
         # deeper = darker: distance below the top edge relative to the opening
-        depth = np.clip(((xx - top[len(top) // 2][0]) * down[0] + (yy - top[len(top) // 2][1]) * down[1]) / max(opening, 1.0), 0, 1)
+        depth = np.clip(((xx - top[5][0]) * down[0] + (yy - top[5][1]) * down[1]) / max(opening, 1.0), 0, 1)
         col = np.broadcast_to(self.cavity, shape + (3,)) * (1.15 - 0.3 * depth)[..., None]
         col = col * (1 - tongue[..., None]) + self.tongue * tongue[..., None]
         col = col * (1 - teeth[..., None]) + self.teeth * teeth[..., None]
@@ -371,16 +369,6 @@ class Renderer:
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region * (1 - m) + self.cavity * m, 0, 255).astype(np.uint8)
         return frame
-
-
-def _round_edge(p: np.ndarray, passes: int = 2) -> np.ndarray:
-    """Chaikin's corner cutting on an open polyline (N, 2), its two ends kept."""
-    for _ in range(passes):
-        q = np.empty((2 * (len(p) - 1), 2))
-        q[0::2] = 0.75 * p[:-1] + 0.25 * p[1:]
-        q[1::2] = 0.25 * p[:-1] + 0.75 * p[1:]
-        p = np.r_[p[:1], q, p[-1:]]
-    return p
 
 
 def _ring_order(p: np.ndarray) -> np.ndarray:

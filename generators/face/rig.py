@@ -145,10 +145,10 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
 }
 JAW_DROP_IOD = 0.30  # chin displacement at AU26 = 1
 #: What the jaw does to the mouth's corners as it drops: the lips stretch over the opening, so the
-#: corners come down part of the way and in toward the midline (an open jaw narrows the mouth, as
+#: corners come down a little and in toward the midline (an open jaw narrows the mouth, as
 #: the open vowels' lip widths do against the spread ones); the opening becomes an oval, not a
 #: grin's flat-topped crescent.
-JAW_CORNERS = (Handle(CORNERS, -0.05, -0.08, 0.09), Handle(NEAR_CORNERS, -0.03, -0.05, 0.08))
+JAW_CORNERS = (Handle(CORNERS, -0.05, -0.04, 0.09), Handle(NEAR_CORNERS, -0.03, -0.025, 0.08))
 #: Corner lift (IOD) that a relaxed mouth may have before it counts as a smile: relaxed mouth
 #: corners sit about level with the lips' midline; AU12 at 1 lifts them 0.10 IOD (above).
 RELAXED_LIFT = 0.02
