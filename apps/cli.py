@@ -485,7 +485,8 @@ def _eval_all(args: argparse.Namespace) -> int:
         recs = ", ".join(f"{n} {a:.2f}" for n, a in h["recognizers"].items())
         print(f"{medium}: accuracy at intensity 1: {recs}")
         for e, v in h["intensity_spearman"].items():
-            print(f"  {e:<10} intensity Spearman {v:+.2f} {'pass' if v >= 0.9 else 'FAIL'}")
+            print(f"  {e:<10} intensity Spearman {v:+.2f} "
+                  f"{'pass' if h['intensity_spearman_pass'][e] else 'FAIL'}")
         for k, g in h["guards"].items():
             print(f"  {k:<22} {g['value']:.3f} {'pass' if g['pass'] else 'FAIL'}")
         for k, c in (h.get("correlates") or {}).items():

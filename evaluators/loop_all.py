@@ -30,6 +30,8 @@ def _headline(report: dict) -> dict:
     """The per-medium figures the README's results table shows."""
     out = {"accuracy_at_1": report["accuracy_at_max_intensity"]["accuracy"],
            "intensity_spearman": {e: v["value"] for e, v in report["intensity_spearman"].items()},
+           # each medium's own threshold (its issue's): 0.9 for music and speech, 0.8 for faces
+           "intensity_spearman_pass": {e: v["pass"] for e, v in report["intensity_spearman"].items()},
            "guards": {k: {"value": g["value"], "pass": g["pass"]} for k, g in report["quality_guards"].items()},
            "recognizers": {r["name"]: r["accuracy_at_max_intensity"] for r in report.get("recognizers", [])}}
     if report.get("correlates"):
@@ -123,10 +125,12 @@ def render_all_html(summary: dict, reports: dict, cross: dict | None) -> str:
              f"<p>Time per part (s): {html.escape(json.dumps(summary['seconds']))}. Not landed yet: "
              f"{', '.join(summary['not_landed']) or 'none'}.</p>", "<h2>Summary</h2>",
              "<table><tr><th>medium</th><th>accuracy at intensity 1 (per recognizer)</th>"
-             "<th>intensity Spearman per emotion (threshold 0.9)</th><th>quality guards</th></tr>"]
+             "<th>intensity Spearman per emotion (threshold: 0.9 music and speech, 0.8 faces)</th>"
+             "<th>quality guards</th></tr>"]
     for medium, h in summary["media"].items():
         rec = "<br>".join(f"{html.escape(n)}: {a:.2f}" for n, a in h["recognizers"].items())
-        sp = "<br>".join(f"{html.escape(e)}: {v:.2f} {_mark(v >= 0.9)}" for e, v in h["intensity_spearman"].items())
+        sp = "<br>".join(f"{html.escape(e)}: {v:.2f} {_mark(h['intensity_spearman_pass'][e])}"
+                         for e, v in h["intensity_spearman"].items())
         gd = "<br>".join(f"{html.escape(k)}: {g['value']:.3f} {_mark(g['pass'])}" for k, g in h["guards"].items())
         if h.get("correlates"):
             gd += "<br>" + "<br>".join(f"{html.escape(k)}: Spearman {c['spearman']:.2f} {_mark(c['pass'])}"

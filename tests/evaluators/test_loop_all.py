@@ -94,6 +94,10 @@ def test_eval_all_with_faces_reads_the_talking_head_in_the_shared_space(tmp_path
     assert set(s["media"]) == {"speech", "face"} and s["not_landed"] == ["music"]
     assert set(s["media"]["face"]["recognizers"]) == {"face-fer-v1"}
     assert "lipsync_pearson_mean" in s["media"]["face"]["guards"]
+    # each medium's Spearman is judged by its own issue's threshold (faces 0.8, speech 0.9)
+    for medium, threshold in (("face", 0.8), ("speech", 0.9)):
+        h = s["media"][medium]
+        assert {e: v >= threshold for e, v in h["intensity_spearman"].items()} == h["intensity_spearman_pass"]
     row = report["cross_modal"]["rows"][0]
     assert set(row["readings"]) == {"face", "speech"} and "face-speech" in row["between"]
     vad = np.array(row["readings"]["face"]["vad"])
