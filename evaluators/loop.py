@@ -314,7 +314,8 @@ def render_section(report: dict, level: int = 2) -> str:
         f"<p>Sweep: {html.escape(json.dumps(report['sweep']))}; main recognizer "
         f"{html.escape(report['recognizer']['name'])}.</p>",
         f"<{h}>Accuracy at the top intensity: {acc['accuracy']:.2f} (n={acc['n']})</{h}>",
-        f"<{h}>Intensity monotonicity (Spearman, recognizer P(target); threshold 0.9)</{h}>",
+        f"<{h}>Intensity monotonicity (Spearman, recognizer P(target); threshold "
+        f"{report.get('spearman_threshold', 0.9):g})</{h}>",
         table(
             {
                 e: f"{v['value']:.2f} {'pass' if v['pass'] else 'FAIL'}"

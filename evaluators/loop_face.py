@@ -270,6 +270,7 @@ def face_report(rows, recordings, emotions, intensities, recognizers, acc) -> di
                         for r in recognizers],
         "accuracy_at_max_intensity": acc[main.name].compute(),
         "expression": emo,
+        "spearman_threshold": FACE_TARGETS["spearman"],
         "intensity_spearman": {e: {"value": v["spearman_of_means"],
                                    "pass": bool(v["spearman_of_means"] >= FACE_TARGETS["spearman"])}
                                for e, v in emo.items()},
