@@ -290,8 +290,16 @@ def _cmd_face(args: argparse.Namespace) -> int:
     spec = parse_emotion(args.emotion)  # checked before any model loads
     if args.intensity is not None:
         spec = spec.with_intensity(args.intensity)
-    if not args.output.lower().endswith(".mp4"):
-        raise UsageError(f"-o must name an .mp4 file, got {args.output!r}")
+    still = args.output.lower().endswith(".png")
+    if not (still or args.output.lower().endswith(".mp4")):
+        raise UsageError(f"-o must name an .mp4 file (a talking head, with --audio) or a .png file "
+                         f"(a still of the expression), got {args.output!r}")
+    if still and spec.curve is not None:
+        raise UsageError("a .png still holds one expression; give a category, mixture or VAD point "
+                         "with an intensity, not a curve")
+    if not still and not args.audio:
+        raise UsageError("--audio is required for an .mp4 talking head (wav, flac, ogg, mp3; up to "
+                         "60 s); without audio, -o a .png writes a still of the expression")
     if not 64 <= args.face_resolution <= 1024:
         raise UsageError(f"--face-resolution must be in [64, 1024] px, got {args.face_resolution}")
     check_writable(args.output)
@@ -300,7 +308,8 @@ def _cmd_face(args: argparse.Namespace) -> int:
     from generators.face.pipeline_face import MAX_SECONDS
     from generators.face.portrait import analyse_portrait
 
-    load_audio(args.audio, max_seconds=MAX_SECONDS)  # bad audio fails here, before the model loads
+    if not still:
+        load_audio(args.audio, max_seconds=MAX_SECONDS)  # bad audio fails here, before the model loads
     portrait = analyse_portrait(args.portrait, args.face_resolution)  # no face: fails here
     import torch
 
@@ -309,6 +318,17 @@ def _cmd_face(args: argparse.Namespace) -> int:
     quiet_diffusers()
     pipe = TalkingHeadPipeline.from_pretrained(args.model).to(args.device)
     pipe.set_progress_bar_config(disable=True)
+    if still:
+        from PIL import Image
+
+        from conditioning.io import atomic_write
+
+        frame = pipe.expression_stills(None, [spec], portrait=portrait)[0]
+        with atomic_write(args.output, "wb") as tmp:
+            Image.fromarray(frame).save(tmp, format="PNG")
+        print(f"wrote {args.output} (a still of {spec.to_string()}; {portrait.size}x{portrait.size} px, "
+              f"face {portrait.face_resolution} px)")
+        return 0
     out = pipe(None, args.audio, emotion=spec, num_inference_steps=args.steps,
                guidance_scale=args.guidance, generator=torch.Generator().manual_seed(args.seed),
                seed=args.seed, portrait=portrait)
@@ -687,10 +707,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("face", help="a talking head: portrait + speech + emotion -> mp4")
     p.add_argument("portrait", help="a photo with one clearly visible face (png, jpeg, webp, ...)")
-    p.add_argument("--audio", required=True, help="the speech (wav, flac, ogg, mp3; up to 60 s)")
+    p.add_argument("--audio", help="the speech (wav, flac, ogg, mp3; up to 60 s); needed for an .mp4")
     p.add_argument("--emotion", required=True, help="e.g. 'happy@0.8', 'sad -> happy over 3 s'")
     p.add_argument("--intensity", type=float, help="override the spec's intensity (0..1.5)")
-    p.add_argument("-o", "--output", required=True, help="the .mp4 file to write (H.264 + AAC)")
+    p.add_argument("-o", "--output", required=True,
+                   help="the .mp4 file to write (H.264 + AAC), or a .png for a still of the expression")
     p.add_argument("--face-resolution", type=int, default=256,
                    help="face height in output pixels; the frame is twice that (default 256)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

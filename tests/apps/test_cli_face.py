@@ -109,3 +109,27 @@ def test_eval_face_refuses_a_portrait_without_a_face_before_any_work(capsys, tmp
     code, _, err = run(capsys, "eval", "face", "--portrait", blank, "-o", out)
     assert code == 2 and "no face found" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_face_png_writes_a_still_of_the_expression(capsys, tmp_path, portrait_png):
+    """No audio, -o a .png: the portrait holding the expression; neutral is the relaxed face and
+    sad moves the mouth away from it."""
+    paths = {}
+    for emotion in ("neutral", "sad@1.0"):
+        paths[emotion] = tmp_path / f"{emotion.split('@')[0]}.png"
+        code, stdout, err = run(capsys, "face", portrait_png, "--emotion", emotion, "--face-resolution", "128",
+                                "-o", paths[emotion])
+        assert code == 0, err
+        assert "a still of" in stdout
+    a, b = (np.asarray(Image.open(paths[e]), dtype=float) for e in ("neutral", "sad@1.0"))
+    assert a.shape == b.shape == (256, 256, 3)
+    assert np.abs(a - b).mean() > 0.5
+    assert not list(tmp_path.glob(".*part*"))
+
+
+def test_face_still_and_video_refusals(capsys, tmp_path, portrait_png):
+    code, _, err = run(capsys, "face", portrait_png, "--emotion", "sad -> happy over 2 s", "-o", tmp_path / "x.png")
+    assert code == 2 and "not a curve" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "face", portrait_png, "--emotion", "happy", "-o", tmp_path / "x.mp4")
+    assert code == 2 and "--audio is required" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
