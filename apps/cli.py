@@ -302,6 +302,8 @@ def _cmd_face(args: argparse.Namespace) -> int:
                          "60 s); without audio, -o a .png writes a still of the expression")
     if not 64 <= args.face_resolution <= 1024:
         raise UsageError(f"--face-resolution must be in [64, 1024] px, got {args.face_resolution}")
+    if not 0.0 < args.noise_scale <= 1.5:
+        raise UsageError(f"--noise-scale must be in (0, 1.5], got {args.noise_scale}")
     check_writable(args.output)
     check_device(args.device)
     from conditioning.audio import load_audio
@@ -331,7 +333,7 @@ def _cmd_face(args: argparse.Namespace) -> int:
         return 0
     out = pipe(None, args.audio, emotion=spec, num_inference_steps=args.steps,
                guidance_scale=args.guidance, generator=torch.Generator().manual_seed(args.seed),
-               seed=args.seed, portrait=portrait)
+               noise_scale=args.noise_scale, seed=args.seed, portrait=portrait)
     out.save(args.output)
     for note in out.notes:
         logging.getLogger("affect").info(note)
@@ -717,6 +719,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--steps", type=int, default=10, help="denoising steps (default 10)")
     p.add_argument("--guidance", type=float, default=1.5, help="guidance scale (default 1.5)")
+    p.add_argument("--noise-scale", type=float, default=0.7,
+                   help="the motion sampler's temperature, (0, 1.5] (default 0.7)")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=_cmd_face)

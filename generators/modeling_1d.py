@@ -54,11 +54,14 @@ def sample_windows(
     device: torch.device | str,
     dtype: torch.dtype,
     generator: torch.Generator | None = None,
+    noise_scale: float = 1.0,
 ) -> np.ndarray:
     """Reverse diffusion over a (T, C) per-frame condition in overlapping windows.
 
     ``model(x, t, c)`` predicts the target for a batch of windows; the last ``n_emotion`` condition
     channels are the emotion (zeroed for the unconditional branch of classifier-free guidance).
+    ``noise_scale`` scales the starting noise (a sampling temperature: below 1, samples keep
+    closer to the condition's most likely motion and vary less between seeds).
     Windows are cross-faded linearly over their overlap. Returns (T, out_channels) float32.
     """
     T = len(cond)
@@ -69,7 +72,7 @@ def sample_windows(
     uncond = c.clone()
     uncond[:, -n_emotion:] = 0
     x = torch.randn((len(starts), out_channels, win), generator=generator, dtype=torch.float32)
-    x = x.to(device, dtype)
+    x = (x * noise_scale).to(device, dtype)
     scheduler.set_timesteps(steps, device=device)
     use_cfg = guidance != 1.0
     for t in scheduler.timesteps:

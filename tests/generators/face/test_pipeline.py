@@ -110,3 +110,18 @@ def test_expression_stills_hold_each_expression_on_one_analysis(tiny_face_pipeli
     assert 0.5 < mouth_change(frames[2]) < mouth_change(frames[3])
     with pytest.raises(ValueError, match="curve"):
         tiny_face_pipeline.expression_stills(None, ["sad -> happy over 2 s"], portrait=portrait)
+
+
+def test_noise_scale_is_a_sampling_temperature(tiny_face_pipeline):
+    """The same seed at a lower temperature stays closer to the zero-noise motion; bad values are
+    refused."""
+    feats = np.zeros((40, 80), np.float32)
+    emb = tiny_face_pipeline.emotion_embedding(parse_emotion("happy@0.5"), 40)
+
+    def motion(scale):
+        return tiny_face_pipeline.generate_motion(feats, emb, 2, 1.0, torch.Generator().manual_seed(0), scale)
+
+    base = motion(1e-6)
+    assert np.abs(motion(0.5) - base).mean() < np.abs(motion(1.0) - base).mean()
+    with pytest.raises(ValueError, match="noise_scale"):
+        tiny_face_pipeline(None, np.zeros(22050, np.float32), 22050, noise_scale=0.0)
