@@ -177,25 +177,27 @@ def evaluate_portrait_panel(stills: Callable, portraits: list[tuple[str, np.ndar
 
     rec = recognizer or FaceExpressionRecognizer.from_pretrained()
     top, low = max(intensities), min(intensities)
-    specs = [f"{e}@{x:g}" for e in emotions for x in intensities]
+
+    def key(e: str, x: float) -> str:  # every emotion at intensity 0 is the same relaxed face
+        return "neutral" if x == 0 else f"{e}@{x:g}"
+
+    specs = list(dict.fromkeys(key(e, x) for e in emotions for x in intensities))
     probs = {e: [] for e in emotions}  # per portrait: P(target) per intensity
     read_top = {e: [] for e in emotions}
     relaxed, skipped, tiles = [], [], []
     for name, image in portraits:
         try:
-            frames = stills(image, specs)
-            readings = [rec(f) for f in frames]
+            frames = dict(zip(specs, stills(image, specs)))
+            by_spec = {k: rec(f) for k, f in frames.items()}
         except ValueError as exc:
             skipped.append({"portrait": name, "error": str(exc).splitlines()[0]})
             continue
-        by_spec = dict(zip(specs, readings))
         for e in emotions:
-            probs[e].append([by_spec[f"{e}@{x:g}"].probabilities[e] for x in intensities])
-            read_top[e].append(by_spec[f"{e}@{top:g}"].category)
-        relaxed.append(by_spec[f"{emotions[0]}@{low:g}"].category)
+            probs[e].append([by_spec[key(e, x)].probabilities[e] for x in intensities])
+            read_top[e].append(by_spec[key(e, top)].category)
+        relaxed.append(by_spec[key(emotions[0], low)].category)
         if sheet is not None and len(tiles) < sheet_portraits:
-            picked = [frames[specs.index(f"{emotions[0]}@{low:g}")]] + [frames[specs.index(f"{e}@{top:g}")]
-                                                                       for e in emotions]
+            picked = [frames[key(emotions[0], low)]] + [frames[key(e, top)] for e in emotions]
             s = picked[0].shape[0]
             c0, c1 = int(0.2 * s), int(0.8 * s)
             tiles.append(np.concatenate([cv2.resize(f[c0:c1, c0:c1], (128, 128)) for f in picked], axis=1))

@@ -329,13 +329,13 @@ class Renderer:
         # the tongue lies low, behind the lower teeth, in the mouth's shadow
         cx, cy = lo[5] - 0.12 * opening * down
         tongue = np.zeros(shape, np.uint8)
-        angle = float(np.degrees(np.arctan2(self.rig.axes[0][1], self.rig.axes[0][0])))
+        angle = float(np.degrees(np.arctan2(across_axis[1], across_axis[0])))
         cv2.ellipse(tongue, (int(cx - x0), int(cy - y0)), (max(1, int(0.3 * width)), max(1, int(0.2 * opening))),
                     angle, 0, 360, 255, -1, cv2.LINE_AA)
         tongue = tongue.astype(np.float32) / 255 * float(np.clip(extra / (0.15 * iod), 0, 1))
         yy, xx = np.mgrid[y0:y1, x0:x1]
-        across = np.abs((xx - mid[0]) * self.rig.axes[0][0] + (yy - mid[1]) * self.rig.axes[0][1])
-        shade = 1.0 - 0.5 * np.clip(across / max(1.0, width / 2), 0, 1) ** 2
+        across = np.abs((xx - mid[0]) * across_axis[0] + (yy - mid[1]) * across_axis[1])
+        shade = 1.0 - 0.5 * np.clip(across / half, 0, 1) ** 2
         # deeper = darker: distance below the top edge relative to the opening
         depth = np.clip(((xx - top[5][0]) * down[0] + (yy - top[5][1]) * down[1]) / max(opening, 1.0), 0, 1)
         col = np.broadcast_to(self.cavity, shape + (3,)) * (1.15 - 0.3 * depth)[..., None]
