@@ -25,8 +25,9 @@ from generators.face.rig import INNER_LIP_PAIRS, INNER_LIP_RING, IRIS, Rig
 
 UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
-#: The smile folds' band (width) and the scale of shading taken as fold (Gaussian sigma), IOD.
-FOLD_WIDTH, FOLD_SCALE = 0.16, 0.10
+#: The smile folds' band (width, and the feathering of its edges) and the scales of shading taken
+#: as fold (a band-pass between two Gaussian sigmas: finer detail, the skin's own texture, stays), IOD.
+FOLD_WIDTH, FOLD_FEATHER, FOLD_FINE, FOLD_SCALE = 0.16, 0.06, 0.015, 0.10
 #: The brow lowerer's furrows: line width (IOD) and how much they darken the skin at AU4 = 1.
 FURROW_WIDTH, FURROW_DEPTH = 0.014, 0.22
 #: The width of the line drawn where filled-in lips meet, IOD (about 1 mm).
@@ -105,8 +106,9 @@ class Renderer:
 
     def _fold_detail(self) -> np.ndarray | None:
         """The fine shading of a smiling portrait's folds (nasolabial lines and the creases at
-        the mouth corners): the image minus its blur, inside soft bands from each nose wing down
-        past the mouth corner. Frames that smile less than the portrait fade it (an animated
+        the mouth corners): the image's shading between a fine and a coarse blur (the creases and
+        the bulges beside them, not the skin's pores and freckles), inside feathered bands from each
+        nose wing down past the mouth corner. Frames that smile less than the portrait fade it (an animated
         wrinkle map): a warp moves the folds but cannot unmake them. None when the portrait does
         not smile."""
         if self.rig.rest_smile <= 0 or not self.rig.rest_field.any():
@@ -121,9 +123,10 @@ class Renderer:
                              lm[corner] + 0.08 * iod * out + 0.16 * iod * down])
             cv2.polylines(mask, [np.round(path * 4).astype(np.int32)], False, 1.0,
                           max(1, int(FOLD_WIDTH * iod)), cv2.LINE_AA, 2)
-        mask = cv2.GaussianBlur(mask, (0, 0), 0.04 * iod)
+        mask = cv2.GaussianBlur(mask, (0, 0), FOLD_FEATHER * iod)
         img = self.image.astype(np.float32)
-        detail = img - cv2.GaussianBlur(img, (0, 0), FOLD_SCALE * iod)
+        detail = (cv2.GaussianBlur(img, (0, 0), max(0.5, FOLD_FINE * iod))
+                  - cv2.GaussianBlur(img, (0, 0), FOLD_SCALE * iod))
         return detail * mask[..., None]
 
     def _eye_masks(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -287,7 +290,11 @@ class Renderer:
         for i, (up, _) in enumerate(self.teeth_pairs):
             top[UPPER_INNER.index(up)] = moved_all[k + i]
         lo = pts[list(LOWER_INNER)]
-        ring = np.r_[top, lo[::-1][1:-1]]
+        # the lips' edges are curves through the mesh points, not polygons: each lip's inner edge
+        # is interpolated (Catmull-Rom, through every point, so the opening keeps its measured
+        # height) and the two meet at the corners
+        top_c, lo_c = _through(top), _through(lo)
+        ring = np.r_[top_c, lo_c[::-1][1:-1]]
         x0, y0 = np.floor(ring.min(0)).astype(int) - 3
         x1, y1 = np.ceil(ring.max(0)).astype(int) + 4
         x0, y0 = max(x0, 0), max(y0, 0)
@@ -317,14 +324,14 @@ class Renderer:
             # the front teeth (incisors and canines, about the middle 70 % of the opening) show
             # below the upper lip, at most about 4 mm (Vig & Brundo 1978: 2-3.5 mm at rest); the
             # ones behind them turn away into the dark at the sides
-            front = np.clip(1.0 - (np.abs(along(top)) / 0.78) ** 4, 0.0, 1.0) ** 0.5
+            front = np.clip(1.0 - (np.abs(along(top_c)) / 0.78) ** 4, 0.0, 1.0) ** 0.5
             t_up = min(0.06 * iod, 0.35 * opening) * front
-            teeth = poly(np.r_[top, (top + t_up[:, None] * down)[::-1]])
+            teeth = poly(np.r_[top_c, (top_c + t_up[:, None] * down)[::-1]])
         # lower incisors: only when the mouth is wide open, in the middle, mostly behind the lip
         t_lo = max(0.0, min(0.035 * iod, 0.2 * opening - 0.04 * iod)) * np.clip(
-            1.0 - (np.abs(along(lo)) / 0.5) ** 2, 0.0, 1.0)
+            1.0 - (np.abs(along(lo_c)) / 0.5) ** 2, 0.0, 1.0)
         if t_lo.max() > 0.75:
-            teeth = np.maximum(teeth, 0.7 * poly(np.r_[lo, (lo - t_lo[:, None] * down)[::-1]]))
+            teeth = np.maximum(teeth, 0.7 * poly(np.r_[lo_c, (lo_c - t_lo[:, None] * down)[::-1]]))
         width = 2 * half
         # the tongue lies low, behind the lower teeth, in the mouth's shadow
         cx, cy = lo[5] - 0.12 * opening * down
@@ -352,7 +359,7 @@ class Renderer:
     def _seam(self, frame: np.ndarray, pts: np.ndarray, alpha: float) -> np.ndarray:
         """The line where closed lips meet (through the inner-lip midpoints, corner to corner),
         in the mouth's cavity colour: a thin dark line, tapered toward the corners."""
-        mid = (pts[list(UPPER_INNER)] + pts[list(LOWER_INNER)]) / 2  # (11, 2)
+        mid = _through((pts[list(UPPER_INNER)] + pts[list(LOWER_INNER)]) / 2)  # along the lips
         x0, y0 = np.floor(mid.min(0)).astype(int) - 4
         x1, y1 = np.ceil(mid.max(0)).astype(int) + 5
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.size), min(y1, self.size)
@@ -364,11 +371,34 @@ class Renderer:
         for i in range(len(p) - 1):
             taper = np.sin(np.pi * (i + 0.5) / (len(p) - 1)) ** 0.5
             cv2.line(m, tuple(p[i]), tuple(p[i + 1]), float(taper), width, cv2.LINE_AA, 4)
-        m = (m * alpha * 0.85)[..., None]
+        m = (cv2.GaussianBlur(m, (0, 0), 0.6) * alpha * 0.85)[..., None]  # a lip line, not an ink stroke
         frame = frame.copy()
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region * (1 - m) + self.cavity * m, 0, 255).astype(np.uint8)
         return frame
+
+
+def _through(p: np.ndarray, per: int = 4) -> np.ndarray:
+    """A smooth curve through the points ``p`` (N, 2), in order: centripetal Catmull-Rom, ``per``
+    samples per segment, the end segments extended by mirrored points; passes through every
+    point, so extremes are kept (unlike corner-cutting schemes)."""
+    if len(p) < 3:
+        return p
+    ext = np.r_[2 * p[:1] - p[1:2], p, 2 * p[-1:] - p[-2:-1]]
+    out = [p[:1]]
+    for i in range(1, len(ext) - 2):
+        p0, p1, p2, p3 = ext[i - 1], ext[i], ext[i + 1], ext[i + 2]
+        t1 = np.linalg.norm(p1 - p0) ** 0.5 + 1e-6
+        t2 = t1 + np.linalg.norm(p2 - p1) ** 0.5 + 1e-6
+        t3 = t2 + np.linalg.norm(p3 - p2) ** 0.5 + 1e-6
+        for t in np.linspace(t1, t2, per + 1)[1:]:
+            a1 = (t1 - t) / t1 * p0 + t / t1 * p1
+            a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
+            a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
+            b1 = (t2 - t) / t2 * a1 + t / t2 * a2
+            b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
+            out.append(((t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2)[None])
+    return np.concatenate(out)
 
 
 def _ring_order(p: np.ndarray) -> np.ndarray:

@@ -130,7 +130,7 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "AU12": (Handle(CORNERS, 0.09, 0.10, 0.13), Handle(NEAR_CORNERS, 0.05, 0.05, 0.10),
              Handle(CHEEK, 0.01, 0.03, 0.14)),
     "AU14": (Handle(CORNERS, -0.02, 0.025, 0.07),),
-    "AU15": (Handle(CORNERS, 0.02, -0.11, 0.13), Handle(NEAR_CORNERS, 0.01, -0.05, 0.10)),
+    "AU15": (Handle(CORNERS, 0.02, -0.11, 0.13), Handle(NEAR_CORNERS, 0.01, -0.08, 0.10)),
     "AU17": (Handle(CHIN, 0.0, 0.06, 0.15, "lower_mouth"),
              Handle(LOWER_LIP_OUT + LOWER_LIP_IN, 0.0, 0.04, 0.08, "lower_mouth")),
     "AU18": (Handle(CORNERS, -0.10, 0.0, 0.10), Handle(NEAR_CORNERS, -0.05, 0.0, 0.08)),
@@ -149,6 +149,10 @@ JAW_DROP_IOD = 0.30  # chin displacement at AU26 = 1
 #: the open vowels' lip widths do against the spread ones); the opening becomes an oval, not a
 #: grin's flat-topped crescent.
 JAW_CORNERS = (Handle(CORNERS, -0.05, -0.04, 0.09), Handle(NEAR_CORNERS, -0.03, -0.025, 0.08))
+#: Parted lips up to this gap (IOD; 0.08 ~ 5 mm) close without the jaw; twice that, half by the jaw.
+LIPS_ONLY_GAP = 0.08
+#: How far (Gaussian radius, IOD) the relaxing of a portrait's open smile is spread over the face.
+JAW_SMOOTH = 0.06
 #: Corner lift (IOD) that a relaxed mouth may have before it counts as a smile: relaxed mouth
 #: corners sit about level with the lips' midline; AU12 at 1 lifts them 0.10 IOD (above).
 RELAXED_LIFT = 0.02
@@ -198,6 +202,13 @@ class Rig:
         lower = soft(q[:, 1] - line_y, 0.012)
         lower[list(LOWER_LIP_IN + LOWER_LIP_OUT + LOWER_LIP_ENDS + CHIN)] = 1.0
         lower[list(UPPER_LIP_IN + UPPER_LIP_OUT + UPPER_LIP_ENDS)] = 0.0
+        # the same, with the boundary softening out beyond the mouth's corners (the cheeks beside
+        # the mouth shear over a band, not along a line): for moves that close the jaw
+        half = abs(c2[0] - c1[0]) / 2
+        beyond = np.clip((np.abs(q[:, 0] - (c1[0] + c2[0]) / 2) - half) / 0.15, 0.0, 1.0)
+        jaw = soft(q[:, 1] - line_y, 0.012 + 0.06 * beyond)
+        jaw[list(LOWER_LIP_IN + LOWER_LIP_OUT + LOWER_LIP_ENDS + CHIN)] = 1.0
+        jaw[list(UPPER_LIP_IN + UPPER_LIP_OUT + UPPER_LIP_ENDS)] = 0.0
         # eye line: each eye's corners; above/below it
         eye_y = np.empty(len(q))
         for eye, corners in ((RIGHT_EYE, (33, 133)), (LEFT_EYE, (362, 263))):
@@ -210,7 +221,7 @@ class Rig:
         below[list(UPPER_LID)] = 0.0
         # brows: well above the eye line, so that raising a brow moves the lid only a little
         brow = soft((eye_y - q[:, 1]) - 0.11, 0.02) * (1 - below)
-        return {"lower_mouth": lower, "upper_mouth": 1 - lower, "below_eye": below, "above_eye": 1 - below,
+        return {"lower_mouth": lower, "upper_mouth": 1 - lower, "jaw": jaw, "below_eye": below, "above_eye": 1 - below,
                 "brow": brow, "": np.ones(len(q))}
 
     # -- fields -------------------------------------------------------------------------------
@@ -249,25 +260,27 @@ class Rig:
         near = np.exp(-(((q[:, 1] - line_y) / 0.10) ** 2))
         return 1.0 - near * u**3
 
-    def _jaw_field(self) -> np.ndarray:
+    def _jaw_field(self, region: str = "lower_mouth") -> np.ndarray:
         q = self.q
         pivot_y = (q[234, 1] + q[454, 1]) / 2
         chin_y = q[152, 1]
         theta = JAW_DROP_IOD / max(chin_y - pivot_y, 1e-3)
         field = np.zeros_like(q)
-        field[:, 1] = theta * np.maximum(q[:, 1] - pivot_y, 0.0) * self.regions["lower_mouth"]
+        field[:, 1] = theta * np.maximum(q[:, 1] - pivot_y, 0.0) * self.regions[region]
         # slight backward (inward) pull of the jaw's sides as it opens
-        field[:, 0] = -0.1 * theta * q[:, 0] * np.maximum(q[:, 1] - pivot_y, 0.0) * self.regions["lower_mouth"]
+        field[:, 0] = -0.1 * theta * q[:, 0] * np.maximum(q[:, 1] - pivot_y, 0.0) * self.regions[region]
         return field
 
-    def _closure_field(self, pairs=INNER_LIP_PAIRS) -> np.ndarray:
-        """Lips meeting: each inner-lip pair closes its gap on the portrait (upper lip 40 % of
-        the way, lower lip 60 %), spread to the lips around them."""
+    def _closure_field(self, pairs=INNER_LIP_PAIRS, moved: np.ndarray | None = None) -> np.ndarray:
+        """Lips meeting: each inner-lip pair closes its gap on the portrait (or on the portrait
+        already moved by ``moved``; upper lip 40 % of the way, lower lip 60 %), spread to the lips
+        around them."""
         q = self.q
         field = np.zeros_like(q)
         up = np.array([u for u, _ in pairs])
         lo = np.array([v for _, v in pairs])
-        gap = np.maximum(q[lo, 1] - q[up, 1], 0.0)  # (7,) face units, y down
+        at = q if moved is None else q + moved
+        gap = np.maximum(at[lo, 1] - at[up, 1], 0.0)  # face units, y down
         for idx, d, region in ((up, 0.4 * gap, "upper_mouth"), (lo, -0.6 * gap, "lower_mouth")):
             dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)
             w = np.exp(-dist2 / (2 * 0.06**2)) * self.regions[region][:, None]
@@ -304,7 +317,25 @@ class Rig:
             w *= (np.sign(q[:, 0] - mid_x)[:, None] == np.sign(q[idx, 0] - mid_x)[None]) | (u < 0.15)[None]
             field += (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
             field -= min(s, 1.0) * 0.03 / 0.10 * self._handles_field((Handle(CHEEK, 0.0, 0.10, 0.14, "below_eye"),))
-        field += self._closure_field(INNER_LIP_PAIRS_ALL)
+        # lips parted a little (up to about 5 mm, AU25) close lip against lip; a wider opening
+        # also has the jaw dropped (AU26), so it closes partly as a jaw closes: the lower lip
+        # rises with the chin for up to half of its way (its vermilion keeps more of its height
+        # instead of stretching over the gap), and what is left of the gap closes lip against
+        # lip. The moves so far are smoothed over
+        # the face around the mouth (the jaw rising under corners that come down compresses the
+        # skin there, and a move that varies faster than the skin's spacing would turn triangles
+        # over); the lips themselves take them exactly.
+        gap = max(q[14, 1] - q[13, 1], 0.0)
+        jaw = self._jaw_field("jaw") * self._corner_taper()[:, None]
+        share = 0.5 * float(np.clip((gap - LIPS_ONLY_GAP) / LIPS_ONLY_GAP, 0.0, 1.0))
+        if share > 0 and jaw[14, 1] > 1e-6:
+            field -= min(share * 0.6 * gap / jaw[14, 1], 1.0) * jaw
+            w = np.exp(-((q[:, None, :] - q[None, :, :]) ** 2).sum(-1) / (2 * JAW_SMOOTH**2))
+            smooth = (w @ field) / w.sum(1, keepdims=True)
+            keep = q[:, 1] < q[2, 1]  # above the base of the nose (eyes, lids) nothing is spread
+            keep[list(LIPS)] = True
+            field = np.where(keep[:, None], field, smooth)
+        field += self._closure_field(INNER_LIP_PAIRS_ALL, moved=field)
         field[list(IRIS)] = 0.0
         return field
 
