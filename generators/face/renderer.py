@@ -1,17 +1,26 @@
-"""The renderer: warps the portrait by the moved mesh, every frame, and paints the mouth interior.
+"""The renderer: warps the portrait by the moved mesh, every frame, and paints what a warp cannot.
 
 Warp. The mesh (without the iris points), two rings around the face and the frame's border are
-triangulated once on the portrait (Delaunay). A mesh displacement becomes a dense displacement
-field by the barycentric weights of each pixel in its triangle (one sparse matrix, computed once);
-the rings carry the head's motion out to the hair and fade it to zero, and the border stays put,
-so the background never moves. The field is forward (where each portrait pixel goes); the image
-is sampled through its inverse, found by fixed-point iteration ``s = x - D(s)`` (two steps are
-enough for fields as smooth as these). Gaze moves each iris inside its eye opening.
+triangulated once on the portrait (Delaunay). Each frame is an exact piecewise-affine warp: the
+triangles are rasterised at their moved places and every pixel is mapped back to the portrait by
+its barycentric coordinates. The rings carry the head's motion out to the hair and fade it to
+zero, and the border stays put, so the background never moves.
 
-Mouth interior. Where the inner lips part further than on the portrait, the opening is painted:
-a dark cavity in the lips' own hue, the upper teeth under the upper lip (and the lower ones when
-the mouth opens wide), the tongue low in the mouth, shaded darker toward the corners, with
-anti-aliased edges. Teeth are scaled to the face's brightness so that they never glow.
+Eyes. The eyeball does not stretch with the lids: inside each moved eye opening the portrait's
+eye is shown moved only with the head (the iris stays round; gaze shifts it inside the opening).
+Where an upper lid rises above its place on the portrait, the part of the eyeball it covered is
+painted: the white of the eye and the iris in the portrait's own colours, shaded toward the lid,
+with the lid's margin of lashes along it.
+
+Mouth interior. Where the inner lips part further than on the portrait, the opening is painted,
+its outline curves through the mesh's lip points: a dark cavity in the lips' own hue, the upper
+front teeth under the upper lip (and the lower ones when the mouth opens wide), the tongue low in
+the mouth, shaded darker toward the corners, with anti-aliased edges. Teeth are scaled to the
+face's brightness so that they never glow. Where the rig closes a portrait's parted lips, the
+line where they meet is drawn.
+
+Wrinkle maps. A smiling portrait's fold shading fades as a frame smiles less, and the brow
+lowerer darkens furrows between the brows.
 """
 
 from __future__ import annotations
@@ -30,6 +39,12 @@ LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 FOLD_WIDTH, FOLD_FEATHER, FOLD_FINE, FOLD_SCALE = 0.16, 0.06, 0.015, 0.10
 #: The brow lowerer's furrows: line width (IOD) and how much they darken the skin at AU4 = 1.
 FURROW_WIDTH, FURROW_DEPTH = 0.014, 0.22
+#: The upper lid's margin and lashes below the mesh's lid line, which a raised lid takes with it, IOD.
+LID_MARGIN = 0.03
+UPPER_LID_RIGHT = (173, 157, 158, 159, 160, 161, 246)
+UPPER_LID_LEFT = (398, 384, 385, 386, 387, 388, 466)
+LOWER_LID_RIGHT = (155, 154, 153, 145, 144, 163, 7)
+LOWER_LID_LEFT = (382, 381, 380, 374, 373, 390, 249)
 #: The width of the line drawn where filled-in lips meet, IOD (about 1 mm).
 SEAM_WIDTH = 0.018
 LIPS_ALL = (0, 37, 39, 40, 185, 61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267)
@@ -93,6 +108,7 @@ class Renderer:
         yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
         self.grid = np.stack([xx, yy], -1)  # (S, S, 2)
         self._eyes = self._eye_masks()
+        self._eye_colours = self._eye_fill_colours()
         self._mouth_colours()
         self.rest_gap = self._gap(self.portrait.landmarks + self.rig.displace({}))
         self.fold_detail = self._fold_detail()
@@ -139,6 +155,89 @@ class Renderer:
             r = float(np.linalg.norm(lm[iris + 1 : iris + 5] - lm[iris], axis=1).mean())
             out.append((lm[iris].copy(), cv2.GaussianBlur(mask, (0, 0), 1.0).astype(np.float32) / 255, r))
         return out
+
+    def _eye_fill_colours(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per eye: the iris and the white of the eye as the portrait shows them (mean colours of
+        the visible iris, and of the brighter half of the visible white), for what a wider-open
+        eye reveals."""
+        img, out = self.image.astype(np.float32), []
+        for centre, mask, r in self._eyes:
+            dist = np.linalg.norm(self.grid - centre, axis=-1)
+            inside = mask > 0.7
+            iris = img[inside & (dist < 0.8 * r)]
+            white = img[inside & (dist > 1.15 * r)]
+            iris_c = iris.mean(0) if len(iris) else np.array([90.0, 70, 60])
+            if len(white):
+                lum = white.mean(1)
+                white_c = white[lum >= np.percentile(lum, 85)].mean(0)
+            else:
+                white_c = np.array([215.0, 205, 200])
+            out.append((iris_c, white_c))
+        return out
+
+    def _rigid_eyes(self, src: np.ndarray, pts: np.ndarray, disp: np.ndarray) -> list[tuple]:
+        """Inside each moved eye opening the eyeball does not stretch with the lids: the
+        opening shows the portrait's eye moved only as the head moves it (the iris stays round);
+        where a lid opens wider than on the portrait, the part of the eyeball that was behind it
+        is revealed: iris (shadowed by the lid, 20 % darker) inside the iris's circle, the white
+        of the eye outside it. Changes ``src`` in place; returns what to paint after the warp."""
+        paint = []
+        for (centre, mask, r), (iris_c, white_c), eye, iris in zip(
+                self._eyes, self._eye_colours, (RIGHT_EYE, LEFT_EYE), (468, 473)):
+            poly = pts[list(eye)]
+            x0, y0 = np.floor(poly.min(0)).astype(int) - 2
+            x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.size), min(y1, self.size)
+            if x1 - x0 < 3 or y1 - y0 < 3:
+                continue
+            m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(m, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+            opening = m.astype(np.float32) / 255  # the moved opening, anti-aliased
+            rigid = (self.grid[y0:y1, x0:x1] - disp[iris]).astype(np.float32)  # the eyeball moves with the head
+            was_open = cv2.remap(mask, rigid[..., 0], rigid[..., 1], cv2.INTER_LINEAR, borderValue=0.0)
+            w = opening[..., None]
+            src[y0:y1, x0:x1] = src[y0:y1, x0:x1] * (1 - w) + rigid * w
+            # each lid takes its margin (lashes) with it: the band just inside the moved lid
+            # shows the portrait's margin band, moved as the lid moved; under a raised upper
+            # lid's band, as high as the lid rose, is the eyeball the lid covered (painted)
+            ex, down = self.rig.axes
+            rel = self.grid[y0:y1, x0:x1] - self.rig.origin
+            u, v = rel @ ex, rel @ down
+            margin = LID_MARGIN * self.rig.iod
+            axes = np.stack([ex, down]).T
+            lids = {}
+            for name, idx in (("upper", UPPER_LID_RIGHT if eye is RIGHT_EYE else UPPER_LID_LEFT),
+                              ("lower", LOWER_LID_RIGHT if eye is RIGHT_EYE else LOWER_LID_LEFT)):
+                was = (self.portrait.landmarks[list(idx)] + disp[iris] - self.rig.origin) @ axes
+                now = (pts[list(idx)] - self.rig.origin) @ axes
+                ow, on_ = np.argsort(was[:, 0]), np.argsort(now[:, 0])
+                lo_u, hi_u = was[:, 0].min(), was[:, 0].max()
+                taper = np.clip(np.minimum(u - lo_u, hi_u - u) / (0.25 * (hi_u - lo_u) + 1e-6), 0.0, 1.0)
+                v_was = np.interp(u, was[ow, 0], was[ow, 1])
+                v_now = np.interp(u, now[on_, 0], now[on_, 1])
+                moved = (v_now - v_was) * taper  # + down
+                lids[name] = (v_now, moved)
+                if name == "upper":
+                    band = np.clip(v_now + margin - v + 0.5, 0.0, 1.0)
+                else:
+                    band = np.clip(v - (v_now - margin) + 0.5, 0.0, 1.0)
+                band = band * opening * np.clip(np.abs(moved) / 0.5, 0.0, 1.0)
+                src[y0:y1, x0:x1] -= band[..., None] * (moved[..., None] * down).astype(np.float32)
+            v_now, moved = lids["upper"]
+            lift = np.maximum(-moved, 0.0)
+            revealed = (np.clip(v - (v_now + margin) + 0.5, 0.0, 1.0)
+                        * np.clip(v_now + margin + lift - v + 0.5, 0.0, 1.0)
+                        * opening * np.clip((lift - 1.0) / 1.5, 0.0, 1.0))
+            if revealed.max() < 0.05:
+                continue
+            dist = np.linalg.norm(rigid - centre, axis=-1)
+            in_iris = np.clip((r - dist) / 1.0 + 0.5, 0.0, 1.0)[..., None]
+            # the lid's shadow: darker toward the lid
+            depth = np.clip((v - v_now - margin) / np.maximum(lift, 1.0), 0.0, 1.0)
+            shade = (0.8 + 0.2 * depth)[..., None]
+            colour = (white_c * (1 - in_iris) + iris_c * 0.8 * in_iris) * shade
+            paint.append(((y0, y1, x0, x1), revealed[..., None], colour))
+        return paint
 
     def _mouth_colours(self) -> None:
         lm, img = self.portrait.landmarks, self.image.astype(np.float32)
@@ -195,6 +294,7 @@ class Renderer:
         lowerer's furrows are (its AU4)."""
         moved_all = self.points + self.vertex_motion(disp, head)  # (P, 2)
         src = self.inverse_map(moved_all)
+        eye_paint = self._rigid_eyes(src, self.portrait.landmarks + disp, disp)
         if gaze[0] or gaze[1]:
             for centre, mask, r in self._eyes:
                 g = np.array(gaze, dtype=np.float32) * r * 0.55
@@ -213,6 +313,9 @@ class Renderer:
             image[y0:y1, x0:x1] = np.clip(img, 0, 255).astype(np.uint8)
         frame = cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+        for (y0, y1, x0, x1), alpha, colour in eye_paint:
+            region = frame[y0:y1, x0:x1].astype(np.float32)
+            frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
         return self._mouth(frame, self.portrait.landmarks + disp, moved_all)
 
     def inverse_map(self, moved: np.ndarray) -> np.ndarray:

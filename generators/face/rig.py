@@ -22,7 +22,7 @@ out, jaw opening in speech ~ 5-15 mm); they are stated here, not fitted.
 
 Emotion prototypes (``PROTOTYPES``) follow the EMFACS predictions as tabled by Ekman, Friesen &
 Hager (2002, Investigator's Guide) and Matsumoto & Ekman (2008): happiness 6+12; sadness 1+4+15
-(+17); surprise 1+2+5B+26; fear 1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in
+(+17); surprise 1+2+5B+26 (FACS intensities A-E mapped to 0.2-1.0, so 5B = 0.4); fear 1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in
 for AU16, which this rig lacks); contempt unilateral 12+14 (made symmetric here: the rig has no
 left/right split).
 """
@@ -57,7 +57,7 @@ AU_NAMES = {
 PROTOTYPES: dict[str, dict[str, float]] = {
     "happy": {"AU6": 0.9, "AU12": 1.0, "AU25": 0.3},
     "sad": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
-    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.9, "AU25": 0.6, "AU26": 0.6},
+    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.4, "AU25": 0.6, "AU26": 0.6},  # 5B: slight
     "fearful": {"AU1": 0.9, "AU2": 0.6, "AU4": 0.5, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0,
                 "AU25": 0.5, "AU26": 0.3},
     "angry": {"AU4": 1.0, "AU5": 0.5, "AU7": 0.9, "AU23": 1.0, "AU17": 0.3},

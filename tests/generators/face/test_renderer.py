@@ -43,3 +43,25 @@ def test_fading_the_folds_keeps_the_skins_texture(astronaut):
     # no step at the band's edge: the change is smooth (its own gradient stays small)
     gy, gx = np.gradient(cv2.GaussianBlur(change, (0, 0), 0.7))
     assert np.hypot(gx, gy).max() < 11.0  # 8.8
+
+
+def test_a_raised_lid_reveals_the_eyeball_instead_of_stretching_the_iris(portrait):
+    """With the upper lids raised (AU5 with the brows, as in surprise), the upper half of each
+    opening shows the white of the eye under the lid's margin, where a plain warp stretched the
+    iris and lashes down into it; at rest the upper half of each eye is the portrait's own
+    pixels."""
+    rig = Rig(portrait)
+    r = Renderer(portrait, rig)
+    lm = portrait.landmarks
+    d0, d1 = rig.displace({}), rig.displace({"AU5": 1.0, "AU1": 1.0, "AU2": 1.0})
+    rest, raised = (r.render(d).astype(np.float32) for d in (d0, d1))
+    for iris, (up, lo) in ((468, (159, 145)), (473, (386, 374))):
+        x = int(round(lm[iris, 0]))
+        top, bottom = int(round((lm[up] + d1[up])[1])), int(round((lm[lo] + d1[lo])[1]))
+        column = raised[top : bottom + 1, x - 1 : x + 2].mean((1, 2))
+        upper_half = column[: max(2, (bottom - top) // 2)]
+        assert upper_half.max() > column.min() + 120  # white above the iris (155; a warp: 33-73)
+        # (the lower lids move a little as the smile's cheeks are let down; the upper half stays)
+        y0, y1 = int(lm[up, 1]) - 3, int(lm[iris, 1])
+        box = (slice(y0, y1), slice(x - 8, x + 9))
+        assert np.abs(rest[box] - portrait.image[box].astype(np.float32)).max() < 8
