@@ -43,6 +43,8 @@ FURROW_WIDTH, FURROW_DEPTH = 0.014, 0.22
 LID_MARGIN = 0.03
 UPPER_LID_RIGHT = (173, 157, 158, 159, 160, 161, 246)
 UPPER_LID_LEFT = (398, 384, 385, 386, 387, 388, 466)
+#: The lower lid's margin (thinner, with shorter lashes), IOD.
+LOWER_LID_MARGIN = 0.012
 LOWER_LID_RIGHT = (155, 154, 153, 145, 144, 163, 7)
 LOWER_LID_LEFT = (382, 381, 380, 374, 373, 390, 249)
 #: The width of the line drawn where filled-in lips meet, IOD (about 1 mm).
@@ -206,6 +208,16 @@ class Renderer:
             margin = LID_MARGIN * self.rig.iod
             axes = np.stack([ex, down]).T
             lids = {}
+            lines = {}
+            for name, idx in (("upper", UPPER_LID_RIGHT if eye is RIGHT_EYE else UPPER_LID_LEFT),
+                              ("lower", LOWER_LID_RIGHT if eye is RIGHT_EYE else LOWER_LID_LEFT)):
+                now = (pts[list(idx)] - self.rig.origin) @ axes
+                order = np.argsort(now[:, 0])
+                lines[name] = np.interp(u, now[order, 0], now[order, 1])
+            # a nearly closed eye has room for little of either margin: the upper lashes first
+            height = np.maximum(lines["lower"] - lines["upper"], 0.0)
+            widths = {"upper": np.minimum(margin, 0.6 * height),
+                      "lower": np.minimum(LOWER_LID_MARGIN * self.rig.iod, 0.4 * height)}
             for name, idx in (("upper", UPPER_LID_RIGHT if eye is RIGHT_EYE else UPPER_LID_LEFT),
                               ("lower", LOWER_LID_RIGHT if eye is RIGHT_EYE else LOWER_LID_LEFT)):
                 was = (self.portrait.landmarks[list(idx)] + disp[iris] - self.rig.origin) @ axes
@@ -218,9 +230,9 @@ class Renderer:
                 moved = (v_now - v_was) * taper  # + down
                 lids[name] = (v_now, moved)
                 if name == "upper":
-                    band = np.clip(v_now + margin - v + 0.5, 0.0, 1.0)
+                    band = np.clip(v_now + widths[name] - v + 0.5, 0.0, 1.0)
                 else:
-                    band = np.clip(v - (v_now - margin) + 0.5, 0.0, 1.0)
+                    band = np.clip(v - (v_now - widths[name]) + 0.5, 0.0, 1.0)
                 band = band * opening * np.clip(np.abs(moved) / 0.5, 0.0, 1.0)
                 src[y0:y1, x0:x1] -= band[..., None] * (moved[..., None] * down).astype(np.float32)
             v_now, moved = lids["upper"]
