@@ -441,6 +441,11 @@ class Renderer:
             # ones behind them turn away into the dark at the sides
             front = np.clip(1.0 - (np.abs(along(top_c)) / 0.78) ** 4, 0.0, 1.0) ** 0.5
             t_up = min(0.06 * iod, 0.35 * opening) * front
+            # the teeth are fixed to the skull: their edge may follow a lip that curves up (a
+            # smile) but not one that curves down (a frown hides them toward the corners)
+            depth_top = (top_c - mid) @ down
+            edge = depth_top[len(top_c) // 2] + t_up.max()
+            t_up = np.clip(edge - depth_top, 0.0, t_up)
             teeth = poly(np.r_[top_c, (top_c + t_up[:, None] * down)[::-1]])
         # lower incisors: only when the mouth is wide open, in the middle, mostly behind the lip
         t_lo = max(0.0, min(0.035 * iod, 0.2 * opening - 0.04 * iod)) * np.clip(
