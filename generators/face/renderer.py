@@ -179,12 +179,13 @@ class Renderer:
 
     def _rigid_eyes(self, src: np.ndarray, pts: np.ndarray, disp: np.ndarray) -> list[tuple]:
         """Inside each moved eye opening the eyeball does not stretch with the lids: the
-        opening shows the portrait's eye moved only as the head moves it (the iris stays round);
-        where a lid opens wider than on the portrait, the part of the eyeball that was behind it
-        is revealed: iris (shadowed by the lid, 20 % darker) inside the iris's circle, the white
-        of the eye outside it. Changes ``src`` in place; returns what to paint after the warp."""
+        opening shows the portrait's eye moved only as the head moves it (the iris stays round),
+        and each lid's margin (lashes) moves with its lid; where an upper lid opens wider than on
+        the portrait, the part of the eyeball that was behind it is revealed: iris (shadowed by
+        the lid, 20 % darker) inside the iris's circle, the white of the eye outside it. Changes
+        ``src`` in place; returns what to paint after the warp."""
         paint = []
-        for (centre, mask, r), (iris_c, white_c), eye, iris in zip(
+        for (centre, _mask, r), (iris_c, white_c), eye, iris in zip(
                 self._eyes, self._eye_colours, (RIGHT_EYE, LEFT_EYE), (468, 473)):
             poly = pts[list(eye)]
             x0, y0 = np.floor(poly.min(0)).astype(int) - 2
@@ -196,7 +197,6 @@ class Renderer:
             cv2.fillPoly(m, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
             opening = m.astype(np.float32) / 255  # the moved opening, anti-aliased
             rigid = (self.grid[y0:y1, x0:x1] - disp[iris]).astype(np.float32)  # the eyeball moves with the head
-            was_open = cv2.remap(mask, rigid[..., 0], rigid[..., 1], cv2.INTER_LINEAR, borderValue=0.0)
             w = opening[..., None]
             src[y0:y1, x0:x1] = src[y0:y1, x0:x1] * (1 - w) + rigid * w
             # each lid takes its margin (lashes) with it: the band just inside the moved lid
@@ -208,27 +208,22 @@ class Renderer:
             margin = LID_MARGIN * self.rig.iod
             axes = np.stack([ex, down]).T
             lids = {}
-            lines = {}
-            for name, idx in (("upper", UPPER_LID_RIGHT if eye is RIGHT_EYE else UPPER_LID_LEFT),
-                              ("lower", LOWER_LID_RIGHT if eye is RIGHT_EYE else LOWER_LID_LEFT)):
-                now = (pts[list(idx)] - self.rig.origin) @ axes
-                order = np.argsort(now[:, 0])
-                lines[name] = np.interp(u, now[order, 0], now[order, 1])
-            # a nearly closed eye has room for little of either margin: the upper lashes first
-            height = np.maximum(lines["lower"] - lines["upper"], 0.0)
-            widths = {"upper": np.minimum(margin, 0.6 * height),
-                      "lower": np.minimum(LOWER_LID_MARGIN * self.rig.iod, 0.4 * height)}
             for name, idx in (("upper", UPPER_LID_RIGHT if eye is RIGHT_EYE else UPPER_LID_LEFT),
                               ("lower", LOWER_LID_RIGHT if eye is RIGHT_EYE else LOWER_LID_LEFT)):
                 was = (self.portrait.landmarks[list(idx)] + disp[iris] - self.rig.origin) @ axes
                 now = (pts[list(idx)] - self.rig.origin) @ axes
                 ow, on_ = np.argsort(was[:, 0]), np.argsort(now[:, 0])
                 lo_u, hi_u = was[:, 0].min(), was[:, 0].max()
+                # (most in the middle of the lid, none at the eye's corners)
                 taper = np.clip(np.minimum(u - lo_u, hi_u - u) / (0.25 * (hi_u - lo_u) + 1e-6), 0.0, 1.0)
                 v_was = np.interp(u, was[ow, 0], was[ow, 1])
                 v_now = np.interp(u, now[on_, 0], now[on_, 1])
-                moved = (v_now - v_was) * taper  # + down
-                lids[name] = (v_now, moved)
+                lids[name] = (v_now, (v_now - v_was) * taper)  # the lid line now, its move (+ down)
+            # a nearly closed eye has room for little of either margin: the upper lashes first
+            height = np.maximum(lids["lower"][0] - lids["upper"][0], 0.0)
+            widths = {"upper": np.minimum(margin, 0.6 * height),
+                      "lower": np.minimum(LOWER_LID_MARGIN * self.rig.iod, 0.4 * height)}
+            for name, (v_now, moved) in lids.items():
                 if name == "upper":
                     band = np.clip(v_now + widths[name] - v + 0.5, 0.0, 1.0)
                 else:

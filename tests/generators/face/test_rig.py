@@ -5,8 +5,8 @@ import pytest
 
 from generators.face.rig import (
     AU_HANDLES,
-    LIPS,
     EMOTION_AUS,
+    LIPS,
     MOTION,
     PROTOTYPES,
     Rig,
