@@ -22,8 +22,8 @@ out, jaw opening in speech ~ 5-15 mm); they are stated here, not fitted.
 
 Emotion prototypes (``PROTOTYPES``) follow the EMFACS predictions as tabled by Ekman, Friesen &
 Hager (2002, Investigator's Guide) and Matsumoto & Ekman (2008): happiness 6+12; sadness 1+4+15
-(+17); surprise 1+2+5B+26 (FACS intensities A-E mapped to 0.2-1.0, so 5B = 0.4); fear 1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in
-for AU16, which this rig lacks); contempt unilateral 12+14 (made symmetric here: the rig has no
+(+17); surprise 1+2+5B+26 (FACS intensities A-E mapped to 0.2-1.0, so 5B = 0.4); fear
+1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in for AU16, which this rig lacks); contempt unilateral 12+14 (made symmetric here: the rig has no
 left/right split).
 """
 
@@ -321,10 +321,9 @@ class Rig:
         # also has the jaw dropped (AU26), so it closes partly as a jaw closes: the lower lip
         # rises with the chin for up to half of its way (its vermilion keeps more of its height
         # instead of stretching over the gap), and what is left of the gap closes lip against
-        # lip. The moves so far are smoothed over
-        # the face around the mouth (the jaw rising under corners that come down compresses the
-        # skin there, and a move that varies faster than the skin's spacing would turn triangles
-        # over); the lips themselves take them exactly.
+        # lip. The moves so far are smoothed over the face around the mouth (the jaw rising under
+        # corners that come down compresses the skin there, and a move that varies faster than
+        # the skin's spacing would turn triangles over); the lips themselves take them exactly.
         gap = max(q[14, 1] - q[13, 1], 0.0)
         jaw = self._jaw_field("jaw") * self._corner_taper()[:, None]
         share = 0.5 * float(np.clip((gap - LIPS_ONLY_GAP) / LIPS_ONLY_GAP, 0.0, 1.0))
