@@ -6,7 +6,9 @@ inter-ocular distance, IOD, about 63 mm on an adult) and a radius. The displacem
 point is the handles' displacements blended by Gaussian weights (a partition of unity near the
 handles, fading to zero away from them), limited to a region where the anatomy needs it (the
 upper lid moves, the lower does not; the lower lip and jaw, not the upper lip). The jaw (AU26) is
-a rotation of the lower face about a pivot between the ears. Blinks close each upper lid onto its
+a rotation of the lower face about a pivot between the ears. The lip corner depressor (AU15)
+bends the lips as a band (``FROWN``), and the skin below them takes a downward move over its
+whole height to the jaw line (``Rig._spread_down``), so that it is squeezed, not folded over. Blinks close each upper lid onto its
 lower lid, measured on the portrait. Parameters are in [0, 1] (FACS intensity E = 1; a slight
 negative value is allowed by the motion model and clipped here).
 
@@ -130,7 +132,7 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
     "AU12": (Handle(CORNERS, 0.09, 0.10, 0.13), Handle(NEAR_CORNERS, 0.05, 0.05, 0.10),
              Handle(CHEEK, 0.01, 0.03, 0.14)),
     "AU14": (Handle(CORNERS, -0.02, 0.025, 0.07),),
-    "AU15": (Handle(CORNERS, 0.02, -0.11, 0.13), Handle(NEAR_CORNERS, 0.01, -0.08, 0.10)),
+    # AU15 is a bend of the lips (``Rig._bend_field``), not handles: see FROWN below
     "AU17": (Handle(CHIN, 0.0, 0.06, 0.15, "lower_mouth"),
              Handle(LOWER_LIP_OUT + LOWER_LIP_IN, 0.0, 0.04, 0.08, "lower_mouth")),
     "AU18": (Handle(CORNERS, -0.10, 0.0, 0.10), Handle(NEAR_CORNERS, -0.05, 0.0, 0.08)),
@@ -149,6 +151,15 @@ JAW_DROP_IOD = 0.30  # chin displacement at AU26 = 1
 #: the open vowels' lip widths do against the spread ones); the opening becomes an oval, not a
 #: grin's flat-topped crescent.
 JAW_CORNERS = (Handle(CORNERS, -0.05, -0.04, 0.09), Handle(NEAR_CORNERS, -0.03, -0.025, 0.08))
+#: AU15 at 1: the mouth corners drawn down this far (IOD) and out this far; the lips between
+#: follow as an elastic band does, each point lowered by the square of its distance from the
+#: middle (a frown's arc; handles at the corners alone bent the lip line into a "W").
+FROWN = (0.11, 0.02)
+#: The lower edge of the face (the jaw line, left to right): skin between the lips and it takes up
+#: a downward move of the lips over its whole height instead of just under the corners.
+JAW_LINE = (172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397)
+#: The outer lower lip, corner to corner.
+LOWER_LIP_LINE = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 #: Parted lips up to this gap (IOD; 0.08 ~ 5 mm) close without the jaw; twice that, half by the jaw.
 LIPS_ONLY_GAP = 0.08
 #: How far (Gaussian radius, IOD) the relaxing of a portrait's open smile is spread over the face.
@@ -175,6 +186,7 @@ class Rig:
         self.side = np.sign(q[:, 0] + 1e-9)  # -1 image-left half, +1 image-right half
         self.regions = self._regions(q)
         self.basis = {au: self._au_field(au) for au in AU_HANDLES}  # (478, 2) face coords each
+        self.basis["AU15"] = self._spread_down(self._bend_field(-FROWN[0], FROWN[1]))
         self.basis["AU26"] = self._jaw_field()
         # the mouth opens as a lens: the corners, held by the muscles that meet there, barely part
         taper = self._corner_taper()
@@ -248,6 +260,51 @@ class Rig:
         total = (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
         total[list(IRIS)] = 0.0
         return total
+
+    def _bend_field(self, lift: float, out: float, radius: float = 0.07) -> np.ndarray:
+        """The lips bent as a band: each lip point (and the skin at the corners) raised by ``lift``
+        (IOD; negative lowers) times the square of its distance from the middle over half the
+        mouth's width, and moved out by ``out`` times that distance; spread to the skin around by
+        Gaussian weights of ``radius``, each side of the mouth on its own."""
+        q = self.q
+        mid_x = (q[13, 0] + q[14, 0]) / 2
+        half = max(abs(q[291, 0] - q[61, 0]) / 2, 1e-3)
+        idx = np.array(LIPS + NEAR_CORNERS + COMMISSURES)
+        u = np.clip(np.abs(q[idx, 0] - mid_x) / half, 0.0, 1.0)  # 0 middle .. 1 corners
+        d = np.zeros((len(idx), 2))
+        d[:, 1] = -lift * u**2  # face coordinates are y-down
+        d[:, 0] = out * u * np.sign(q[idx, 0] - mid_x)
+        dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)  # (478, L)
+        w = np.exp(-dist2 / (2 * radius**2))
+        w *= (np.sign(q[:, 0] - mid_x)[:, None] == np.sign(q[idx, 0] - mid_x)[None]) | (u < 0.15)[None]
+        field = (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
+        field[list(IRIS)] = 0.0
+        return field
+
+    def _spread_down(self, field: np.ndarray) -> np.ndarray:
+        """A field that moves the lower lip down, with the skin below it taking the move over its
+        whole height to the jaw line (falling linearly to zero there) wherever the field's own
+        downward move is less (added to it, so a chin that the field lifts still rises): skin squeezed between lowered corners and the chin would otherwise fold
+        over (what a smiling portrait's corners, let down and then drawn into a frown, did)."""
+        q = self.q
+        line = np.array(LOWER_LIP_LINE)
+        order = np.argsort(q[line, 0])
+        lx, ly, ld = q[line, 0][order], q[line, 1][order], np.maximum(field[line, 1][order], 0.0)
+        jaw = np.array(JAW_LINE)
+        jorder = np.argsort(q[jaw, 0])
+        jx, jy = q[jaw, 0][jorder], q[jaw, 1][jorder]
+        x = q[:, 0]
+        beyond = np.maximum(lx[0] - x, 0.0) + np.maximum(x - lx[-1], 0.0)  # outside the corners
+        down = np.interp(x, lx, ld) * np.exp(-((beyond / 0.12) ** 2))
+        top, bottom = np.interp(x, lx, ly), np.interp(x, jx, jy)
+        t = np.clip((bottom - q[:, 1]) / np.maximum(bottom - top, 1e-3), 0.0, 1.0)
+        below = (q[:, 1] > top) & (q[:, 1] < bottom)
+        below[list(LIPS)] = False
+        spread = down * t
+        extra = np.maximum(spread - np.maximum(field[:, 1], 0.0), 0.0)  # what the field lacks of it
+        out = field.copy()
+        out[below, 1] += extra[below]
+        return out
 
     def _corner_taper(self) -> np.ndarray:
         """(478,) 1 on the chin and the middle of the lips, falling to 0 at the mouth corners
@@ -334,6 +391,7 @@ class Rig:
             keep = q[:, 1] < q[2, 1]  # above the base of the nose (eyes, lids) nothing is spread
             keep[list(LIPS)] = True
             field = np.where(keep[:, None], field, smooth)
+        field = self._spread_down(field)
         field += self._closure_field(INNER_LIP_PAIRS_ALL, moved=field)
         field[list(IRIS)] = 0.0
         return field
