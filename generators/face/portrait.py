@@ -71,10 +71,7 @@ def read_image(image) -> tuple[np.ndarray, str]:
             arr = np.repeat(arr[:, :, None], 3, axis=2)
         if arr.ndim != 3 or arr.shape[2] not in (3, 4):
             raise ValueError(f"an image array must be HxW, HxWx3 or HxWx4; got shape {arr.shape}")
-        if arr.dtype != np.uint8:
-            a = np.asarray(arr, dtype=np.float64)
-            arr = np.clip(a * 255 if a.max() <= 1.0 else a, 0, 255).astype(np.uint8)
-        arr = arr[:, :, :3]
+        arr = _to_uint8(arr)[:, :, :3]
     else:
         name = str(image) if not hasattr(image, "size") else "PIL image"
         try:
@@ -92,11 +89,26 @@ def read_image(image) -> tuple[np.ndarray, str]:
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
             raise ValueError(f"could not read {name!r} as an image ({type(e).__name__}); accepted: "
                              "png, jpeg, webp, bmp, tiff") from None
-        arr = np.asarray(im.convert("RGB"))
+        if im.mode in ("I", "F") or im.mode.startswith("I;16"):  # 16-bit or float grey
+            grey = _to_uint8(np.asarray(im).astype(np.uint16 if im.mode.startswith("I;16") else np.float64))
+            arr = np.repeat(grey[:, :, None], 3, axis=2)
+        else:
+            arr = np.asarray(im.convert("RGB"))
     if min(arr.shape[:2]) < MIN_IMAGE_PX:
         raise ValueError(f"image too small: {arr.shape[1]}x{arr.shape[0]} px; at least "
                          f"{MIN_IMAGE_PX} px on each side is accepted")
     return np.ascontiguousarray(arr), name
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    """8-bit levels from an image array: 16-bit integers scaled from 0-65535, floats from 0-1
+    (or taken as 0-255 when they exceed 1), 32-bit integers as 16-bit ones when they exceed 255."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.uint16 or (np.issubdtype(a.dtype, np.integer) and a.max(initial=0) > 255):
+        return np.clip(np.asarray(a, dtype=np.float64) / 257.0, 0, 255).round().astype(np.uint8)
+    f = np.asarray(a, dtype=np.float64)
+    return np.clip(f * 255 if f.max(initial=0) <= 1.0 else f, 0, 255).round().astype(np.uint8)
 
 
 _MESH = {}

@@ -57,3 +57,24 @@ def test_no_face_and_too_small():
         analyse_portrait(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
     with pytest.raises(ValueError, match="too small"):
         analyse_portrait(np.zeros((40, 40, 3), np.uint8))
+
+
+def test_sixteen_bit_and_float_images_keep_their_levels(astronaut, tmp_path):
+    """A 16-bit grey PNG (scanned or raw-developed photos) and float arrays are scaled to 8 bits,
+    not clipped to white; palette and CMYK files are converted."""
+    grey = np.asarray(Image.fromarray(astronaut).convert("L"))
+    path = tmp_path / "grey16.png"
+    Image.fromarray(grey.astype(np.uint16) * 257).save(path)
+    assert Image.open(path).mode.startswith("I")
+    arr, _ = read_image(path)
+    assert np.abs(arr[..., 0].astype(int) - grey).max() <= 1
+    arr16, _ = read_image(grey.astype(np.uint16) * 257)
+    assert np.abs(arr16[..., 0].astype(int) - grey).max() <= 1
+    arrf, _ = read_image(astronaut / 255.0)
+    assert np.abs(arrf.astype(int) - astronaut).max() <= 1
+    for mode, name in (("P", "palette.gif"), ("CMYK", "cmyk.jpg")):
+        Image.fromarray(astronaut).convert(mode).save(tmp_path / name)
+        arr, _ = read_image(tmp_path / name)
+        assert arr.shape == astronaut.shape and arr.dtype == np.uint8
+        assert np.abs(arr.astype(float) - astronaut).mean() < 20
+    analyse_portrait(path, face_resolution=128)  # the 16-bit photo's face is found
