@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 ACCEPTED = "wav, flac, ogg, opus or mp3 (any sample rate, mono or multichannel)"
 MIN_SECONDS = 0.3
 SILENCE_DBFS = -60.0  # a file whose loudest 50 ms stays below this is called silent
+#: A mean sample value beyond this (-60 dBFS) is a recorder's DC offset and is removed on reading.
+DC_OFFSET_MAX = 1e-3
 
 
 @dataclass
@@ -109,6 +111,12 @@ def load_audio(
     if data.shape[1] > 1:
         logger.info("%s: mixing %d channels down to mono", name, data.shape[1])
     wav = data.mean(axis=1).astype(np.float32)
+    offset = float(wav.mean(dtype=np.float64))
+    if abs(offset) > DC_OFFSET_MAX:
+        # a constant offset (a recorder's DC) is no sound: it would count as loudness, and a
+        # generator's output, which has none, would step away from it at every join
+        logger.info("%s: DC offset %.4f removed", name, offset)
+        wav = (wav - offset).astype(np.float32)
     peak = float(np.abs(wav).max())
     if peak > 1.0:
         logger.info("%s: samples exceed full scale (peak %.2f); scaled to 0.99", name, peak)

@@ -55,6 +55,20 @@ def test_silent_short_and_long_audio_are_refused():
         load_audio("/no/such/file.wav")
 
 
+def test_a_dc_offset_is_removed_and_is_not_sound(tmp_path):
+    """A recorder's constant offset is taken out on reading: it is not loudness (a silent file
+    with an offset is still silent), and nothing downstream steps away from it at a join."""
+    path = tmp_path / "dc.wav"
+    sf.write(path, tone() * 0.5 + 0.3, 16000, subtype="PCM_16")
+    a = load_audio(path)
+    assert abs(a.wav.mean()) < 1e-3
+    assert 0.13 < np.abs(a.wav).max() < 0.17  # the tone itself is left as it was
+    with pytest.raises(ValueError, match="silent"):
+        load_audio(np.full(16000, 0.2, np.float32), 16000)
+    clean = tone()  # an ordinary recording (mean well under the threshold) is read exactly
+    assert np.array_equal(load_audio(clean, 16000).wav, clean)
+
+
 def test_speech_bounds_find_the_loud_part():
     sr = 16000
     x = np.concatenate([np.zeros(sr), tone(1.0, sr), np.zeros(sr)])
