@@ -178,6 +178,13 @@ def detect_mesh(rgb: np.ndarray) -> list[np.ndarray]:
     return faces
 
 
+def _quarter_turns(pts: np.ndarray) -> int:
+    """How many quarter turns (``np.rot90``'s k) bring the face of mesh ``pts`` upright: 0 when
+    its eyes lie within 45 degrees of level (the person's right eye on the image's left)."""
+    d = pts[list(LEFT_EYE), :2].mean(0) - pts[list(RIGHT_EYE), :2].mean(0)
+    return int(np.round(np.degrees(np.arctan2(d[1], d[0])) / 90.0)) % 4
+
+
 def analyse_portrait(image, face_resolution: int = 256) -> Portrait:
     """Read ``image``, find the largest face and cut the working frame around it."""
     if not 64 <= face_resolution <= 1024:
@@ -199,6 +206,17 @@ def analyse_portrait(image, face_resolution: int = 256) -> Portrait:
     if len(faces) > 1:
         notes.append(f"{len(faces)} faces found; using the largest")
     pts = faces[0]
+    turns = _quarter_turns(pts)
+    if turns:  # a photo on its side or upside down (no EXIF orientation): turn it upright
+        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+        upright = detect_mesh(rgb)
+        if upright and not _quarter_turns(upright[0]):
+            pts = upright[0]
+            notes.append(f"the face lay turned {90 * (4 - turns)} degrees counter-clockwise in the "
+                         "photo; the working frame is turned upright")
+        else:
+            raise ValueError(f"the face in {name!r} is on its side or upside down and was not found "
+                             "turned upright; an upright portrait is accepted")
     face_h = float(np.ptp(pts[:, 1]))
     if face_h < MIN_FACE_PX:
         raise ValueError(f"face too small: {face_h:.0f} px high; at least {MIN_FACE_PX} px is accepted")

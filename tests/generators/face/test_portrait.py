@@ -78,3 +78,15 @@ def test_sixteen_bit_and_float_images_keep_their_levels(astronaut, tmp_path):
         assert arr.shape == astronaut.shape and arr.dtype == np.uint8
         assert np.abs(arr.astype(float) - astronaut).mean() < 20
     analyse_portrait(path, face_resolution=128)  # the 16-bit photo's face is found
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_photo_on_its_side_without_exif_is_turned_upright(astronaut, k):
+    """A phone photo stored sideways with no orientation tag: the face is found lying on its side,
+    and the working frame is turned so that it stands upright (the rig and the renderer expect
+    eyes above the mouth)."""
+    p = analyse_portrait(np.ascontiguousarray(np.rot90(astronaut, k)), face_resolution=128)
+    right, left = p.eye_centres
+    assert left[0] - right[0] > 3 * abs(left[1] - right[1])  # eyes level, the right eye image-left
+    assert p.landmarks[13, 1] > max(right[1], left[1])  # the mouth below the eyes
+    assert any("turned upright" in n for n in p.notes)
