@@ -213,9 +213,9 @@ def apply_prosody(feats: WorldFeatures, changes: np.ndarray) -> WorldFeatures:
 
 
 def warp_mel(mel: np.ndarray, moved: WorldFeatures, mel_freqs: np.ndarray) -> np.ndarray:
-    """The source log-mel (n_mels, T) moved like ``moved`` (time warp, gain, tilt): the spectrum
-    used for unvoiced frames, where a pitch change has nothing to act on and the original frames
-    are kept rather than WORLD's re-synthesis of them."""
+    """The source log-mel (n_mels, T) moved like ``moved`` (time warp, gain, tilt, a frame's energy
+    rising by the gain at most): the spectrum used for unvoiced frames, where a pitch change has
+    nothing to act on and the original frames are kept rather than WORLD's re-synthesis of them."""
     T = mel.shape[1]
     pos = np.clip(moved.pos, 0, T - 1)
     i0 = np.floor(pos).astype(int)
@@ -223,5 +223,11 @@ def warp_mel(mel: np.ndarray, moved: WorldFeatures, mel_freqs: np.ndarray) -> np
     w = pos - i0
     out = mel[:, i0] * (1 - w) + mel[:, i1] * w
     octaves = np.log2(np.maximum(mel_freqs, 500.0) / 500.0)
-    db = moved.gain_db[None] + moved.tilt[None] * octaves[:, None]
+    db = moved.gain_db[None] + moved.tilt[None] * octaves[:, None]  # (n_mels, T)
+    # a brighter voice must not make a fricative louder than the level asked: the tilt reshapes an
+    # unvoiced frame's spectrum but its energy rises by the gain at most (a fricative's energy
+    # lies high, where the tilt acts most; uncapped, an angry "s" became the loudest frame)
+    power = np.exp(2.0 * out)
+    rise = 10 * np.log10((power * 10 ** (db / 10)).sum(0) / np.maximum(power.sum(0), 1e-30))
+    db = db - np.maximum(rise - moved.gain_db, 0.0)[None]
     return out + db * np.log(10.0) / 20.0  # natural-log magnitude

@@ -12,6 +12,7 @@ from generators.speech.features import (
     prosody_features,
     rule_changes,
     synthesize,
+    warp_mel,
     world_analyze,
 )
 from generators.speech.profiles import PROFILES, PROSODY, default_direction_model
@@ -55,6 +56,32 @@ def test_each_change_moves_its_parameter(feats):
     c[:, 3] = 0.3
     breathy = apply_prosody(feats, c)
     assert breathy.ap[v].mean() > feats.ap[v].mean()
+
+
+def test_a_brighter_voice_does_not_make_a_fricative_louder_than_the_level_asked(feats):
+    """``warp_mel`` (the spectrum of unvoiced frames): a positive tilt may reshape a fricative's
+    spectrum, but its energy rises by the gain at most; a negative tilt (a darker voice) and a
+    spectrum whose energy lies low are moved exactly as asked."""
+    c = np.zeros((feats.frames, len(CHANGES)))
+    c[:, 1], c[:, 2] = 3.0, 2.0  # +3 dB, +2 dB per octave above 500 Hz
+    freqs = np.geomspace(60, 8000, 80)
+    hiss = np.where(freqs > 3000, 0.0, -4.0)[:, None] * np.ones((1, feats.frames))  # log magnitude
+    hum = np.where(freqs < 500, 0.0, -4.0)[:, None] * np.ones((1, feats.frames))
+
+    def energy_rise_db(before, after):
+        return 10 * np.log10(np.exp(2 * after).sum(0) / np.exp(2 * before).sum(0))
+
+    bright = apply_prosody(feats, c)
+    assert np.all(energy_rise_db(hiss, warp_mel(hiss, bright, freqs)) <= 3.0 + 1e-6)
+    shape = (warp_mel(hiss, bright, freqs) - hiss)[:, 0]
+    assert shape[-1] > shape[0]  # still brighter: the tilt's shape is kept
+    low = warp_mel(hum, bright, freqs)
+    expect = (3.0 + 2.0 * np.log2(np.maximum(freqs, 500) / 500))[:, None]
+    assert np.allclose((low - hum) * 20 / np.log(10.0), expect, atol=0.1)  # barely capped
+    c[:, 2] = -2.0
+    dark = warp_mel(hiss, apply_prosody(feats, c), freqs)
+    expect = (3.0 - 2.0 * np.log2(np.maximum(freqs, 500) / 500))[:, None]
+    assert np.allclose((dark - hiss) * 20 / np.log(10.0), expect, atol=1e-6)
 
 
 def test_rule_changes_follow_the_profiles(feats):
