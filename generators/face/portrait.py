@@ -128,6 +128,39 @@ def _face_mesh(static: bool = True, faces: int = 5):
     return _MESH[key]
 
 
+def _detection_score(rgb: np.ndarray) -> float:
+    """The best face-detection score (mediapipe's full-range detector) in an RGB image, 0 if none."""
+    if "detector" not in _MESH:
+        from mediapipe.python.solutions import face_detection
+
+        _MESH["detector"] = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
+    res = _MESH["detector"].process(np.ascontiguousarray(rgb))
+    return max((float(d.score[0]) for d in res.detections or []), default=0.0)
+
+
+#: How much better a face must be detected in a turned photo to turn it (detection scores, 0-1).
+TURN_MARGIN = 0.2
+
+
+def _upright_turns(rgb: np.ndarray) -> int:
+    """Quarter turns (``np.rot90``'s k) that stand a photo's face upright, judged by the face
+    detector, which scores an upright face highest (the face mesh fits its upright model to a
+    face upside down, so its own landmarks cannot tell); 0 unless a turn is clearly better."""
+    from PIL import Image
+
+    k = min(1.0, 512 / max(rgb.shape[:2]))
+    size = (max(1, round(rgb.shape[1] * k)), max(1, round(rgb.shape[0] * k)))
+    small = rgb if k >= 1 else np.asarray(Image.fromarray(rgb).resize(size))
+    scores = [_detection_score(np.rot90(small, t)) for t in range(4)]
+    best = int(np.argmax(scores))
+    return best if best and scores[best] > scores[0] + TURN_MARGIN else 0
+
+
+def _turn_note(turns: int) -> str:
+    return (f"the face lay turned {90 * (4 - turns)} degrees counter-clockwise in the photo; the "
+            "working frame is turned upright")
+
+
 def _mesh_in(rgb: np.ndarray) -> list[np.ndarray]:
     h, w = rgb.shape[:2]
     res = _face_mesh().process(np.ascontiguousarray(rgb))
@@ -199,6 +232,10 @@ def analyse_portrait(image, face_resolution: int = 256) -> Portrait:
         size = (round(rgb.shape[1] * scale0), round(rgb.shape[0] * scale0))
         rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS))
         notes.append(f"image scaled by {scale0:.3f} to {size[0]}x{size[1]} before analysis")
+    turned = _upright_turns(rgb)
+    if turned:  # a photo on its side or upside down (no EXIF orientation): stand it upright
+        rgb = np.ascontiguousarray(np.rot90(rgb, turned))
+        notes.append(_turn_note(turned))
     faces = detect_mesh(rgb)
     if not faces:
         raise ValueError(f"no face found in {name!r}; a portrait with one clearly visible, "
@@ -212,8 +249,7 @@ def analyse_portrait(image, face_resolution: int = 256) -> Portrait:
         upright = detect_mesh(rgb)
         if upright and not _quarter_turns(upright[0]):
             pts = upright[0]
-            notes.append(f"the face lay turned {90 * (4 - turns)} degrees counter-clockwise in the "
-                         "photo; the working frame is turned upright")
+            notes.append(_turn_note(turns))
         else:
             raise ValueError(f"the face in {name!r} is on its side or upside down and was not found "
                              "turned upright; an upright portrait is accepted")

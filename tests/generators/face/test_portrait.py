@@ -40,6 +40,12 @@ def test_two_faces_use_the_largest(astronaut):
     assert any("largest" in n for n in p.notes)
 
 
+def test_an_upright_photo_is_not_turned(portrait, astronaut):
+    assert not any("turned" in n for n in portrait.notes)
+    tilted = np.asarray(Image.fromarray(astronaut).rotate(25, fillcolor=(180, 180, 180)))
+    assert not any("turned" in n for n in analyse_portrait(tilted, face_resolution=128).notes)
+
+
 def test_bad_images(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         analyse_portrait(tmp_path / "missing.png")
@@ -80,11 +86,12 @@ def test_sixteen_bit_and_float_images_keep_their_levels(astronaut, tmp_path):
     analyse_portrait(path, face_resolution=128)  # the 16-bit photo's face is found
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_a_photo_on_its_side_without_exif_is_turned_upright(astronaut, k):
-    """A phone photo stored sideways with no orientation tag: the face is found lying on its side,
-    and the working frame is turned so that it stands upright (the rig and the renderer expect
-    eyes above the mouth)."""
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_photo_on_its_side_or_upside_down_is_turned_upright(astronaut, k):
+    """A photo stored sideways or upside down with no orientation tag: the face detector scores
+    the face highest upright, and the working frame is turned so that it stands upright (the rig
+    and the renderer expect eyes above the mouth; the mesh alone fits an upside-down face as if
+    it were upright)."""
     p = analyse_portrait(np.ascontiguousarray(np.rot90(astronaut, k)), face_resolution=128)
     right, left = p.eye_centres
     assert left[0] - right[0] > 3 * abs(left[1] - right[1])  # eyes level, the right eye image-left
