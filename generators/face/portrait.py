@@ -111,29 +111,32 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     return np.clip(f * 255 if f.max(initial=0) <= 1.0 else f, 0, 255).round().astype(np.uint8)
 
 
-_MESH = {}
+_MESH = {}  # mediapipe graphs, built once per process: meshes by (static, faces), the detector
+
+
+def _solutions():
+    try:
+        from mediapipe.python import solutions
+    except ImportError as e:
+        raise RuntimeError("the face mesh needs mediapipe 0.10.21: pip install --no-deps "
+                           "mediapipe==0.10.21 absl-py attrs flatbuffers 'protobuf<5' (see the README)"
+                           ) from e
+    return solutions
 
 
 def _face_mesh(static: bool = True, faces: int = 5):
     key = (static, faces)
     if key not in _MESH:
-        try:
-            from mediapipe.python.solutions import face_mesh
-        except ImportError as e:
-            raise RuntimeError("the face mesh needs mediapipe 0.10.21: pip install --no-deps "
-                               "mediapipe==0.10.21 absl-py attrs flatbuffers 'protobuf<5' (see the README)"
-                               ) from e
-        _MESH[key] = face_mesh.FaceMesh(static_image_mode=static, max_num_faces=faces,
-                                        refine_landmarks=True, min_detection_confidence=0.5)
+        _MESH[key] = _solutions().face_mesh.FaceMesh(static_image_mode=static, max_num_faces=faces,
+                                                     refine_landmarks=True, min_detection_confidence=0.5)
     return _MESH[key]
 
 
 def _detection_score(rgb: np.ndarray) -> float:
     """The best face-detection score (mediapipe's full-range detector) in an RGB image, 0 if none."""
     if "detector" not in _MESH:
-        from mediapipe.python.solutions import face_detection
-
-        _MESH["detector"] = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
+        _MESH["detector"] = _solutions().face_detection.FaceDetection(model_selection=1,
+                                                                      min_detection_confidence=0.3)
     res = _MESH["detector"].process(np.ascontiguousarray(rgb))
     return max((float(d.score[0]) for d in res.detections or []), default=0.0)
 

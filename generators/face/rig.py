@@ -8,8 +8,8 @@ handles, fading to zero away from them), limited to a region where the anatomy n
 upper lid moves, the lower does not; the lower lip and jaw, not the upper lip). The jaw (AU26) is
 a rotation of the lower face about a pivot between the ears. The lip corner depressor (AU15)
 bends the lips as a band (``FROWN``), and the skin below them takes a downward move over its
-whole height to the jaw line (``Rig._spread_down``), so that it is squeezed, not folded over. Blinks close each upper lid onto its
-lower lid, measured on the portrait. Parameters are in [0, 1] (FACS intensity E = 1; a slight
+whole height to the jaw line (``Rig._spread_down``), so that it is squeezed, not folded over.
+Blinks close each upper lid onto its lower lid, measured on the portrait. Parameters are in [0, 1] (FACS intensity E = 1; a slight
 negative value is allowed by the motion model and clipped here).
 
 The portrait's own expression is taken back first (``Rig.rest_field``, always added): a smile's
@@ -25,8 +25,8 @@ out, jaw opening in speech ~ 5-15 mm); they are stated here, not fitted.
 Emotion prototypes (``PROTOTYPES``) follow the EMFACS predictions as tabled by Ekman, Friesen &
 Hager (2002, Investigator's Guide) and Matsumoto & Ekman (2008): happiness 6+12; sadness 1+4+15
 (+17); surprise 1+2+5B+26 (FACS intensities A-E mapped to 0.2-1.0, so 5B = 0.4); fear
-1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in for AU16, which this rig lacks); contempt unilateral 12+14 (made symmetric here: the rig has no
-left/right split).
+1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in for AU16, which this rig
+lacks); contempt unilateral 12+14 (made symmetric here: the rig has no left/right split).
 """
 
 from __future__ import annotations
@@ -284,8 +284,9 @@ class Rig:
     def _spread_down(self, field: np.ndarray) -> np.ndarray:
         """A field that moves the lower lip down, with the skin below it taking the move over its
         whole height to the jaw line (falling linearly to zero there) wherever the field's own
-        downward move is less (added to it, so a chin that the field lifts still rises): skin squeezed between lowered corners and the chin would otherwise fold
-        over (what a smiling portrait's corners, let down and then drawn into a frown, did)."""
+        downward move is less (added to it, so a chin that the field lifts still rises): skin
+        squeezed between lowered corners and the chin would otherwise fold over (what a smiling
+        portrait's corners, let down and then drawn into a frown, did)."""
         q = self.q
         line = np.array(LOWER_LIP_LINE)
         order = np.argsort(q[line, 0])
@@ -360,19 +361,8 @@ class Rig:
         q = self.q
         field = np.zeros_like(q)
         s = self.rest_smile
-        if s > 0:
-            mid_x = (q[13, 0] + q[14, 0]) / 2
-            half = max(abs(q[291, 0] - q[61, 0]) / 2, 1e-3)
-            lift = s * 0.10
-            idx = np.array(LIPS + NEAR_CORNERS + COMMISSURES)
-            u = np.clip(np.abs(q[idx, 0] - mid_x) / half, 0.0, 1.0)  # 0 middle .. 1 corners
-            d = np.zeros((len(idx), 2))
-            d[:, 1] = lift * u**2  # down (face coordinates are y-down)
-            d[:, 0] = -0.09 * s * u * np.sign(q[idx, 0] - mid_x)  # inward
-            dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)  # (478, L)
-            w = np.exp(-dist2 / (2 * 0.07**2))
-            w *= (np.sign(q[:, 0] - mid_x)[:, None] == np.sign(q[idx, 0] - mid_x)[None]) | (u < 0.15)[None]
-            field += (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
+        if s > 0:  # the smile's bend taken out: corners down by its lift, drawn in as AU12 drew them out
+            field += self._bend_field(-s * 0.10, -0.09 * s)
             field -= min(s, 1.0) * 0.03 / 0.10 * self._handles_field((Handle(CHEEK, 0.0, 0.10, 0.14, "below_eye"),))
         # lips parted a little (up to about 5 mm, AU25) close lip against lip; a wider opening
         # also has the jaw dropped (AU26), so it closes partly as a jaw closes: the lower lip
