@@ -488,7 +488,9 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
     group, so that a reading normalised by it cannot lean on sentence identity. In a share
     ``source_reference_share`` of the groups the baseline is the voice's own and the references
     are the unprocessed TTS utterances (not re-synthesised), as when a real speaker's own
-    recording is the reference. ``real`` recordings (never the evaluation's) are rendered
+    recording is the reference; there each sentence is also rendered neutral as a clip, so that
+    the analysis, re-synthesis and vocoder alone are learned as no emotion against such a
+    reference (a conversion read against its own source is exactly that case). ``real`` recordings (never the evaluation's) are rendered
     ``real_renders`` times each in groups of five (one neutral reference, four clips); there the
     reference has to be the same recording.
 
@@ -506,7 +508,7 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
 
     out = Path(out_dir)
     voices = voices or default_voices()
-    recipe = {"paired": 1, "sentences_per_voice": n_sentences, "voices": voices, "seed": seed,
+    recipe = {"paired": 2, "sentences_per_voice": n_sentences, "voices": voices, "seed": seed,
               "vocoder": vocoder, "real": list(real or []), "real_renders": real_renders,
               "group_size": group_size, "emotional_per_sentence": emotional_per_sentence,
               "source_reference_share": source_reference_share, "level_db": level_db,
@@ -572,6 +574,12 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
                                  "text": mine[i], "group": group, "reference": other,
                                  "role": "reference" if source_ref else "clip"})
                     wav, feats = srcs[i]
+                    if source_ref:  # the same voice re-synthesised unchanged is still neutral
+                        file = f"{v:02d}_{i:04d}_resynth_neutral.wav"
+                        render(wav, feats, base, level, "neutral", file)
+                        rows.append({"file": file, "emotion": "neutral", "speaker": voice,
+                                     "text": mine[i], "group": group, "reference": other,
+                                     "role": "clip"})
                     for j in range(emotional_per_sentence):
                         cat = next_category()
                         file = f"{v:02d}_{i:04d}_{j}_{cat}.wav"
@@ -595,6 +603,11 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
                     render(wav, feats, base, level, "neutral", ref)
                 rows.append({"file": ref, "emotion": "neutral", "speaker": stem, "text": "",
                              "group": group, "reference": ref, "role": "reference"})
+                if source_ref:  # re-synthesised unchanged: neutral against its own recording
+                    file = f"real{r:02d}_{g:02d}_resynth_neutral.wav"
+                    render(wav, feats, base, level, "neutral", file)
+                    rows.append({"file": file, "emotion": "neutral", "speaker": stem, "text": "",
+                                 "group": group, "reference": ref, "role": "clip"})
                 for j in range(4):
                     cat = next_category()
                     file = f"real{r:02d}_{g:02d}_{j}_{cat}.wav"

@@ -106,10 +106,10 @@ def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(
     from generators.speech.corpus import render_rule_corpus
 
     paired = {"group_size": 2, "emotional_per_sentence": 1, "source_reference_share": 0.5}
-    out = render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=3, paired=paired)
+    out = render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=5, paired=paired)
     with open(out / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 8 and {r["group"] for r in rows} == {"00_g00", "00_g01"}
+    assert {r["group"] for r in rows} == {"00_g00", "00_g01"}
     by_file = {r["file"]: r for r in rows}
     for r in rows:
         assert (out / r["file"]).is_file()
@@ -118,8 +118,16 @@ def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(
         assert ref["group"] == r["group"] and ref["text"] != r["text"]  # same speaker, other words
         if r["role"] == "clip" and not r["file"].endswith("_ref.wav"):
             assert r["emotion"].split("@")[0] in r["file"]
-    emotional = [r for r in rows if not r["file"].endswith("_ref.wav")]
-    assert len(emotional) == 4
+    refs = [r for r in rows if r["file"].endswith("_ref.wav")]
+    resynth = [r for r in rows if r["file"].endswith("_resynth_neutral.wav")]
+    emotional = [r for r in rows if r not in refs and r not in resynth]
+    assert len(refs) == 4 and len(emotional) == 4
+    # where the references are the unprocessed voice (role "reference"), every sentence is also
+    # re-synthesised unchanged as a neutral clip; re-synthesised references need none
+    raw = [r for r in refs if r["role"] == "reference"]
+    assert 0 < len(raw) < len(refs), "the seed should give both kinds of group"
+    assert sorted((r["group"], r["text"]) for r in resynth) == sorted((r["group"], r["text"]) for r in raw)
+    assert all(r["emotion"] == "neutral" and r["role"] == "clip" for r in resynth)
     stamp = (out / "labels.csv").stat().st_mtime_ns
-    render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=3, paired=paired)
+    render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=5, paired=paired)
     assert (out / "labels.csv").stat().st_mtime_ns == stamp
