@@ -490,9 +490,10 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
     are the unprocessed TTS utterances (not re-synthesised), as when a real speaker's own
     recording is the reference; there each sentence is also rendered neutral as a clip, so that
     the analysis, re-synthesis and vocoder alone are learned as no emotion against such a
-    reference (a conversion read against its own source is exactly that case). ``real`` recordings (never the evaluation's) are rendered
-    ``real_renders`` times each in groups of five (one neutral reference, four clips); there the
-    reference has to be the same recording.
+    reference (a conversion read against its own source is exactly that case). ``real``
+    recordings (never the evaluation's) are rendered ``real_renders`` times each in groups of
+    five (one neutral reference, four clips, and the re-synthesised neutral clip where the
+    reference is the unprocessed recording); there the reference has to be the same recording.
 
     ``labels.csv`` columns: file, emotion, speaker (the voice), text, group, reference (the file
     of the clip's neutral reference), role (``clip``: a training example; ``reference``: an
