@@ -118,13 +118,17 @@ AU_HANDLES: dict[str, tuple[Handle, ...]] = {
             Handle(UPPER_LID, 0.0, 0.012, 0.06, "above_eye")),
     "AU2": (Handle(OUTER_BROW, 0.0, 0.11, 0.16, "brow"), Handle(MID_BROW, 0.0, 0.06, 0.12, "brow"),
             Handle(UPPER_LID, 0.0, 0.01, 0.06, "above_eye")),
-    "AU4": (Handle(INNER_BROW, 0.0, -0.09, 0.15, "brow", inward=0.06),
-            Handle(MID_BROW, 0.0, -0.06, 0.13, "brow", inward=0.03),
-            Handle(UPPER_LID, 0.0, -0.02, 0.06, "above_eye")),
+    # AU4 and AU7 hold the upper lid where it is (a handle with no move, so the lowered brow
+    # and the tightened lids do not drag it down): in anger's 4+5+7 the upper lid is raised by
+    # AU5 against the lowered brow, the glare of FACS's 4+5 (with the lid lowered by both, the
+    # eye had narrowed to a squint whatever AU5 did)
+    "AU4": (Handle(INNER_BROW, 0.0, -0.12, 0.15, "brow", inward=0.08),
+            Handle(MID_BROW, 0.0, -0.07, 0.13, "brow", inward=0.03),
+            Handle(UPPER_LID, 0.0, 0.0, 0.06, "above_eye")),
     "AU5": (Handle(UPPER_LID, 0.0, 0.045, 0.07, "above_eye"),),
     "AU6": (Handle(CHEEK, 0.01, 0.07, 0.16), Handle(LOWER_LID, 0.0, 0.035, 0.06, "below_eye"),
             Handle(OUTER_BROW, 0.0, -0.02, 0.10, "brow")),
-    "AU7": (Handle(LOWER_LID, 0.0, 0.045, 0.06, "below_eye"), Handle(UPPER_LID, 0.0, -0.02, 0.05, "above_eye")),
+    "AU7": (Handle(LOWER_LID, 0.0, 0.045, 0.06, "below_eye"), Handle(UPPER_LID, 0.0, 0.0, 0.05, "above_eye")),
     "AU9": (Handle(NOSE_WING, 0.0, 0.06, 0.09), Handle(UPPER_LIP_OUT, 0.0, 0.03, 0.08, "upper_mouth"),
             Handle(INNER_BROW, 0.0, -0.04, 0.12, "brow", inward=0.02)),
     "AU10": (Handle(UPPER_LIP_OUT + UPPER_LIP_IN, 0.0, 0.06, 0.09, "upper_mouth"),

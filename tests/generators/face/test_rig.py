@@ -56,6 +56,19 @@ def test_brows_raise_and_lower(rig):
         abs((rig.portrait.landmarks[336] - rig.portrait.landmarks[107])[0])
 
 
+def test_anger_glares_under_lowered_brows(relaxed):
+    """EMFACS anger (4+5+7): the brows come down and together and the lower lids rise, while
+    AU5 holds the upper lids open against the lowered brows (a glare): they may not be lowered
+    (the lid tightener and the brow lowerer pushing them down had narrowed the eye to a squint,
+    0.026 IOD lower on this portrait)."""
+    angry = PROTOTYPES["angry"]
+    inner, lower = (107, 336), (145, 374)
+    assert _dy(relaxed, angry, inner) - _dy(relaxed, {}, inner) > 0.08  # brows well down
+    assert _dy(relaxed, angry, lower) - _dy(relaxed, {}, lower) < -0.03  # lower lids up
+    for upper in (159, 386):
+        assert _dy(relaxed, angry, (upper,)) - _dy(relaxed, {}, (upper,)) < 0.008  # not lowered
+
+
 def test_lip_corners_up_for_a_smile_down_for_sadness(rig):
     corners = (61, 291)
     assert _dy(rig, {"AU12": 1.0}, corners) < -0.05
