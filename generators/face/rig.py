@@ -201,7 +201,7 @@ class Rig:
             closure = self._closure_field()
             for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
                 self.basis[au] = self.basis[au] + share * closure
-        self.blink_field = self._blink_field()  # (478, 2)
+        self._blink_w = self._blink_weights()
         # the portrait's own expression, taken back to a relaxed face before any motion
         self.rest_smile = self._rest_smile()
         self.rest_field = self._rest_field() if neutralize else np.zeros_like(q)
@@ -400,21 +400,30 @@ class Rig:
             params = dict(zip(MOTION, np.asarray(params, dtype=np.float64)))
         return float(np.clip(params.get("AU12", 0.0) / self.rest_smile, 0.0, 1.0))
 
-    def _blink_field(self) -> np.ndarray:
-        """Closed lids: each upper-lid point meets its lower-lid partner 85 % of the way down."""
+    def _blink_weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For the upper and the lower lid: the handle points, and the Gaussian weights (478, 14)
+        by which a move of them spreads over the lid's own region and side."""
         q = self.q
-        field = np.zeros_like(q)
-        handles_u = np.array([u for u, _ in LID_PAIRS])
-        handles_l = np.array([lo for _, lo in LID_PAIRS])
-        du = 0.85 * (q[handles_l] - q[handles_u])  # upper lid down
-        dl = 0.15 * (q[handles_u] - q[handles_l])  # lower lid up
-        for idx, d, region in ((handles_u, du, "above_eye"), (handles_l, dl, "below_eye")):
+        out = []
+        for pos, region in ((0, "above_eye"), (1, "below_eye")):
+            idx = np.array([pair[pos] for pair in LID_PAIRS])
             dist2 = ((q[:, None, :] - q[None, idx, :]) ** 2).sum(-1)
             w = np.exp(-dist2 / (2 * 0.05**2))
             w *= self.side[:, None] == self.side[None, idx]
-            field += (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True)) * self.regions[region][:, None]
-        field[list(IRIS)] = 0.0
-        return field
+            w = w / np.maximum(1.0, w.sum(1, keepdims=True)) * self.regions[region][:, None]
+            w[list(IRIS)] = 0.0
+            out.append((idx, w))
+        return out
+
+    def _blink_field(self, d: np.ndarray | None = None) -> np.ndarray:
+        """Closed lids: each upper-lid point meets its lower-lid partner 85 % of the way down
+        (the lower lid rises the rest), from where the lids are with the displacement ``d``
+        (face coordinates) applied: an eye held wide open (AU5, surprise) closes as fully as a
+        relaxed one."""
+        q = self.q if d is None else self.q + d
+        (up, w_up), (lo, w_lo) = self._blink_w
+        gap = q[lo] - q[up]
+        return w_up @ (0.85 * gap) + w_lo @ (-0.15 * gap)
 
     # -- evaluation ---------------------------------------------------------------------------
     def displace(self, params: dict[str, float] | np.ndarray, blink: float = 0.0,
@@ -428,7 +437,7 @@ class Rig:
             if au in self.basis and v:
                 d += float(np.clip(v, -0.25, 1.25)) * self.basis[au]
         if blink:
-            d += float(np.clip(blink, 0, 1)) * self.blink_field
+            d += float(np.clip(blink, 0, 1)) * self._blink_field(d)
         d = self._no_lip_crossing(d)
         roll, dx, dy = head
         if roll or dx or dy:

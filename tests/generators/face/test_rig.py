@@ -82,13 +82,17 @@ def test_jaw_drop_moves_chin_and_lower_lip_not_the_upper_lip(rig):
     assert abs(_dy(rig, {"AU26": 1.0}, (1, 168, 10))) < 1e-6  # nose, forehead still
 
 
-def test_blink_closes_the_lids(rig):
+@pytest.mark.parametrize("emotion", ["neutral", "surprised", "angry", "sad"])
+def test_blink_closes_the_lids(rig, emotion):
+    """A blink closes the eye from wherever the expression holds the lids: wide open in surprise
+    (AU5 and the brows lift the lids) as fully as relaxed."""
     lm = rig.portrait.landmarks
-    d = rig.displace({}, blink=1.0)
+    params = PROTOTYPES.get(emotion, {})
+    d0, d = rig.displace(params), rig.displace(params, blink=1.0)
     for up, lo in ((159, 145), (386, 374)):
-        gap0 = lm[lo, 1] - lm[up, 1]
+        gap0 = (lm[lo, 1] + d0[lo, 1]) - (lm[up, 1] + d0[up, 1])
         gap1 = (lm[lo, 1] + d[lo, 1]) - (lm[up, 1] + d[up, 1])
-        assert gap0 > 2 and 0 <= gap1 < 0.1 * gap0
+        assert gap0 > 2 and 0 <= gap1 < 0.1 * gap0, (emotion, gap0, gap1)
 
 
 def test_lips_never_pass_through_each_other(rig):
