@@ -43,6 +43,9 @@ FURROW_WIDTH, FURROW_DEPTH = 0.014, 0.22
 LID_MARGIN = 0.03
 UPPER_LID_RIGHT = (173, 157, 158, 159, 160, 161, 246)
 UPPER_LID_LEFT = (398, 384, 385, 386, 387, 388, 466)
+#: The band below the upper lid's margin that its shadow darkens on the portrait, IOD: a raised
+#: lid takes its shadow with it, so what is painted of the eyeball covers this band too.
+LID_SHADOW = 0.025
 #: The lower lid's margin (thinner, with shorter lashes), IOD.
 LOWER_LID_MARGIN = 0.012
 LOWER_LID_RIGHT = (155, 154, 153, 145, 144, 163, 7)
@@ -177,7 +180,8 @@ class Renderer:
             out.append((iris_c, white_c))
         return out
 
-    def _rigid_eyes(self, src: np.ndarray, pts: np.ndarray, disp: np.ndarray) -> list[tuple]:
+    def _rigid_eyes(self, src: np.ndarray, pts: np.ndarray, disp: np.ndarray,
+                    gaze: tuple[float, float] = (0.0, 0.0)) -> list[tuple]:
         """Inside each moved eye opening the eyeball does not stretch with the lids: the
         opening shows the portrait's eye moved only as the head moves it (the iris stays round),
         and each lid's margin (lashes) moves with its lid; where an upper lid opens wider than on
@@ -232,19 +236,67 @@ class Renderer:
                 src[y0:y1, x0:x1] -= band[..., None] * (moved[..., None] * down).astype(np.float32)
             v_now, moved = lids["upper"]
             lift = np.maximum(-moved, 0.0)
+            # the painted eyeball reaches down over the shadow the lid cast where it was (that
+            # shadow rose with the lid), fading into the portrait's eye across it
+            shadow = LID_SHADOW * self.rig.iod
+            bottom = v_now + margin + lift
             revealed = (np.clip(v - (v_now + margin) + 0.5, 0.0, 1.0)
-                        * np.clip(v_now + margin + lift - v + 0.5, 0.0, 1.0)
+                        * np.clip((bottom + shadow - v) / shadow, 0.0, 1.0)
                         * opening * np.clip((lift - 1.0) / 1.5, 0.0, 1.0))
             if revealed.max() < 0.05:
                 continue
-            dist = np.linalg.norm(rigid - centre, axis=-1)
+            # what the lid uncovers is the same eyeball, in the portrait's own colours: the
+            # iris (a disc) mirrored from its visible lower half about its centre line, where
+            # that point is inside the portrait's opening; the white of the eye as the top of
+            # its visible part shows it, column by column (just below the lid's old margin),
+            # interpolated across the columns where the iris is the top; the eye's mean
+            # colours where neither is seen. The point moves with the gaze as the eye does.
+            ball = rigid - _gaze_shift(self.grid[y0:y1, x0:x1], centre, _mask[y0:y1, x0:x1], r, gaze)
+            dv = ((ball - centre) @ down)[..., None]
+            dist = np.linalg.norm(ball - centre, axis=-1)
             in_iris = np.clip((r - dist) / 1.0 + 0.5, 0.0, 1.0)[..., None]
+            mirror = (ball - 2.0 * np.minimum(dv, 0.0) * down).astype(np.float32)
+            seen = cv2.remap(_mask, mirror[..., 0], mirror[..., 1], cv2.INTER_LINEAR)[..., None]
+            seen = np.clip((seen - 0.5) / 0.4, 0.0, 1.0)
+            iris_tex = cv2.remap(self.image, mirror[..., 0], mirror[..., 1], cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            iris_col = iris_tex * seen + iris_c * (1 - seen)
+            white_col = self._white_profile(u, v, v_now - moved + margin + shadow, centre, _mask, r, white_c,
+                                            (y0, x0), -disp[iris])
+            flat = white_col * (1 - in_iris) + iris_col * in_iris
             # the lid's shadow: darker toward the lid
-            depth = np.clip((v - v_now - margin) / np.maximum(lift, 1.0), 0.0, 1.0)
+            depth = np.clip((v - v_now - margin) / np.maximum(lift + shadow, 1.0), 0.0, 1.0)
             shade = (0.8 + 0.2 * depth)[..., None]
-            colour = (white_c * (1 - in_iris) + iris_c * 0.8 * in_iris) * shade
+            colour = flat * shade
             paint.append(((y0, y1, x0, x1), revealed[..., None], colour))
         return paint
+
+    def _white_profile(self, u, v, old_margin, centre, mask, r, white_c, origin, shift) -> np.ndarray:
+        """(h, w, 3) colour of the white of the eye for each column of a box (``u``, ``v``: the
+        box's face coordinates, pixels): the portrait's pixel 1.5 px below the upper lid's old
+        margin (``old_margin``, per pixel), where that pixel is white of the eye (inside the
+        opening, outside the iris); columns without one take it from their neighbours."""
+        ex, down = self.rig.axes
+        col_u = u[0]  # u varies along the box's columns (the face is near upright)
+        pts = (self.rig.origin + shift + col_u[:, None] * ex
+               + (old_margin[0] + 1.5)[:, None] * down).astype(np.float32)  # (w, 2)
+        img = self.image.astype(np.float32)
+        xy = np.round(pts).astype(int)
+        ok = (xy[:, 0] >= 0) & (xy[:, 0] < self.size) & (xy[:, 1] >= 0) & (xy[:, 1] < self.size)
+        xy = np.clip(xy, 0, self.size - 1)
+        ok &= mask[xy[:, 1], xy[:, 0]] > 0.7
+        ok &= np.linalg.norm(pts - centre, axis=1) > 1.15 * r
+        if ok.sum() < 2:
+            return np.broadcast_to(white_c, u.shape + (3,)).astype(np.float32)
+        cols = img[xy[ok, 1], xy[ok, 0]]
+        # no darker than the eye's white allows (a lash or a shadow is not the white)
+        cols = np.maximum(cols, 0.7 * white_c)
+        prof = np.stack([np.interp(col_u, col_u[ok], cols[:, k]) for k in range(3)], axis=1)  # (w, 3)
+        # smoothed along the eye (single pixels of the portrait would streak the white)
+        sigma = max(1.0, 0.02 * self.rig.iod)
+        prof = cv2.GaussianBlur(prof[:, None, :], (1, 0), sigmaX=0.1, sigmaY=sigma,
+                                borderType=cv2.BORDER_REPLICATE)[:, 0, :]
+        return np.broadcast_to(prof[None], u.shape + (3,)).astype(np.float32)
 
     def _mouth_colours(self) -> None:
         lm, img = self.portrait.landmarks, self.image.astype(np.float32)
@@ -301,12 +353,10 @@ class Renderer:
         lowerer's furrows are (its AU4)."""
         moved_all = self.points + self.vertex_motion(disp, head)  # (P, 2)
         src = self.inverse_map(moved_all)
-        eye_paint = self._rigid_eyes(src, self.portrait.landmarks + disp, disp)
+        eye_paint = self._rigid_eyes(src, self.portrait.landmarks + disp, disp, gaze)
         if gaze[0] or gaze[1]:
             for centre, mask, r in self._eyes:
-                g = np.array(gaze, dtype=np.float32) * r * 0.55
-                w = np.exp(-((self.grid - centre) ** 2).sum(-1) / (2 * (1.6 * r) ** 2)) * mask
-                src -= w[..., None] * g
+                src -= _gaze_shift(self.grid, centre, mask, r, gaze)
         image = self.image
         fade = self.fold_detail is not None and folds < 1.0
         if fade or furrows > 0.01:
@@ -491,6 +541,17 @@ class Renderer:
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region * (1 - m) + self.cavity * m, 0, 255).astype(np.uint8)
         return frame
+
+
+def _gaze_shift(grid: np.ndarray, centre: np.ndarray, mask: np.ndarray, r: float,
+                gaze: tuple[float, float]) -> np.ndarray:
+    """How far (pixels, (..., 2)) a gaze (iris radii) moves what each point of ``grid`` shows of
+    the eye: the iris 0.55 of the gaze, fading with distance from it inside the eye's mask."""
+    if not (gaze[0] or gaze[1]):
+        return np.zeros(grid.shape, np.float32)
+    g = np.array(gaze, dtype=np.float32) * r * 0.55
+    w = np.exp(-((grid - centre) ** 2).sum(-1) / (2 * (1.6 * r) ** 2)) * mask
+    return w[..., None] * g
 
 
 def _through(p: np.ndarray, per: int = 4) -> np.ndarray:

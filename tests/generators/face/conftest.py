@@ -10,7 +10,7 @@ LIBRIVOX = sorted(Path("/usr/share/pocketsphinx/test/data/librivox").glob("*.wav
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    """Eileen Collins' NASA portrait (public domain), shipped in scikit-image."""
+    """The astronaut portrait shipped in scikit-image (NASA, public domain)."""
     from skimage import data
 
     return data.astronaut()

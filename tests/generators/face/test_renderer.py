@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from generators.face.renderer import FOLD_FINE, Renderer, _through
-from generators.face.rig import Rig
+from generators.face.rig import PROTOTYPES, Rig
 
 
 def test_lip_curves_pass_through_every_mesh_point():
@@ -65,3 +65,26 @@ def test_a_raised_lid_reveals_the_eyeball_instead_of_stretching_the_iris(portrai
         y0, y1 = int(lm[up, 1]) - 3, int(lm[iris, 1])
         box = (slice(y0, y1), slice(x - 8, x + 9))
         assert np.abs(rest[box] - portrait.image[box].astype(np.float32)).max() < 8
+
+
+def test_a_raised_lid_takes_its_shadow_along(astronaut):
+    """Surprise raises the upper lids: the white of the eye beside the iris grows lighter from
+    the new lid down, with no dark line left where the lid's margin and shadow were on the
+    portrait (a painted band that ended above that line left one, 33-60 grey levels deep)."""
+    from generators.face.portrait import analyse_portrait
+
+    portrait = analyse_portrait(astronaut, face_resolution=256)
+    rig = Rig(portrait)
+    lm = portrait.landmarks
+    d = rig.displace(PROTOTYPES["surprised"])
+    frame = Renderer(portrait, rig).render(d).astype(np.float32).mean(-1)
+    drops = []
+    for iris, up in ((468, 159), (473, 386)):
+        radius = float(np.linalg.norm(lm[iris + 1 : iris + 5] - lm[iris], axis=1).mean())
+        top = int(np.ceil((lm[up] + d[up])[1])) + 1
+        for offset in (-1.5, -1.3, 1.3, 1.5):  # columns through the white, beside the iris
+            x = int(round(lm[iris, 0] + offset * radius))
+            column = frame[top : int(round(lm[iris, 1])), x]
+            assert len(column) >= 6
+            drops.append(float((np.maximum.accumulate(column) - column).max()))  # darkening below a lighter row
+    assert max(drops) < 30 and np.mean(drops) < 18, drops
