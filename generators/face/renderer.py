@@ -46,6 +46,9 @@ UPPER_LID_LEFT = (398, 384, 385, 386, 387, 388, 466)
 #: The band below the upper lid's margin that its shadow darkens on the portrait, IOD: a raised
 #: lid takes its shadow with it, so what is painted of the eyeball covers this band too.
 LID_SHADOW = 0.025
+#: Teeth in the mouth's opening: their brightness in a closing slit (share of fully lit), and
+#: the opening (IOD, about 7 mm) from which they are fully lit.
+TEETH_DARK, TEETH_LIT = 0.35, 0.11
 #: The lower lid's margin (thinner, with shorter lashes), IOD.
 LOWER_LID_MARGIN = 0.012
 LOWER_LID_RIGHT = (155, 154, 153, 145, 144, 163, 7)
@@ -512,7 +515,10 @@ class Renderer:
         depth = np.clip(((xx - top[5][0]) * down[0] + (yy - top[5][1]) * down[1]) / max(opening, 1.0), 0, 1)
         col = np.broadcast_to(self.cavity, shape + (3,)) * (1.15 - 0.3 * depth)[..., None]
         col = col * (1 - tongue[..., None]) + self.tongue * tongue[..., None]
-        col = col * (1 - teeth[..., None]) + self.teeth * teeth[..., None]
+        # teeth in a narrow opening are in the lips' shadow: lit in proportion to the opening,
+        # up to fully lit at TEETH_LIT (a slit showed a bright line, like a rim around the mouth)
+        lit = TEETH_DARK + (1.0 - TEETH_DARK) * float(np.clip(opening / (TEETH_LIT * iod), 0.0, 1.0))
+        col = col * (1 - teeth[..., None]) + self.teeth * lit * teeth[..., None]
         col = col * shade[..., None]
         alpha = (inner * float(np.clip(extra / 2.0, 0, 1)))[..., None]
         region = frame[y0:y1, x0:x1].astype(np.float32)

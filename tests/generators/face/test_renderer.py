@@ -88,3 +88,23 @@ def test_a_raised_lid_takes_its_shadow_along(astronaut):
             assert len(column) >= 6
             drops.append(float((np.maximum.accumulate(column) - column).max()))  # darkening below a lighter row
     assert max(drops) < 30 and np.mean(drops) < 18, drops
+
+
+def test_teeth_in_a_narrow_opening_are_in_the_lips_shadow(portrait):
+    """The painted teeth are lit in proportion to the opening: in a slit (about 4 mm) the
+    brightest of the opening stays well below a wide-open mouth's (both were the same white,
+    a bright line along every slightly parted mouth)."""
+    from generators.face.rig import INNER_LIP_RING
+
+    rig = Rig(portrait)
+    r = Renderer(portrait, rig)
+    lm = portrait.landmarks
+    bright = []
+    for params in ({"AU25": 0.3, "AU26": 0.15}, {"AU25": 0.6, "AU26": 0.8}):
+        d = rig.displace(params)
+        frame = r.render(d).astype(np.float32).mean(-1)
+        inside = np.zeros(frame.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round((lm + d)[list(INNER_LIP_RING)]).astype(np.int32)], 1)
+        bright.append(float(np.percentile(frame[inside > 0], 95)))
+    slit, wide = bright
+    assert wide > 190 and slit < wide - 30, bright  # 156 and 220 (the same white: 221, 220)
