@@ -500,14 +500,12 @@ class Renderer:
             1.0 - (np.abs(along(lo_c)) / 0.5) ** 2, 0.0, 1.0)
         if t_lo.max() > 0.75:
             teeth = np.maximum(teeth, 0.7 * poly(np.r_[lo_c, (lo_c - t_lo[:, None] * down)[::-1]]))
-        width = 2 * half
-        # the tongue lies low, behind the lower teeth, in the mouth's shadow
-        cx, cy = lo[5] - 0.12 * opening * down
-        tongue = np.zeros(shape, np.uint8)
-        angle = float(np.degrees(np.arctan2(across_axis[1], across_axis[0])))
-        cv2.ellipse(tongue, (int(cx - x0), int(cy - y0)), (max(1, int(0.3 * width)), max(1, int(0.2 * opening))),
-                    angle, 0, 360, 255, -1, cv2.LINE_AA)
-        tongue = tongue.astype(np.float32) / 255 * float(np.clip(extra / (0.15 * iod), 0, 1))
+        # the tongue lies low, behind the lower teeth, its back along the lower lip (a third of
+        # the opening high in the middle, none at the corners), its upper edge soft
+        t_tg = 0.3 * opening * np.clip(1.0 - along(lo_c) ** 2, 0.0, 1.0)
+        tongue = poly(np.r_[lo_c, (lo_c - t_tg[:, None] * down)[::-1]])
+        tongue = cv2.GaussianBlur(tongue, (0, 0), max(0.6, 0.006 * iod))
+        tongue = tongue * float(np.clip(extra / (0.15 * iod), 0, 1))
         yy, xx = np.mgrid[y0:y1, x0:x1]
         across = np.abs((xx - mid[0]) * across_axis[0] + (yy - mid[1]) * across_axis[1])
         shade = 1.0 - 0.5 * np.clip(across / half, 0, 1) ** 2
