@@ -192,14 +192,8 @@ class Rig:
         self.basis = {au: self._au_field(au) for au in AU_HANDLES}  # (478, 2) face coords each
         self.basis["AU15"] = self._spread_down(self._bend_field(-FROWN[0], FROWN[1]))
         self.basis["AU26"] = self._jaw_field()
-        # the portrait's own expression, taken back to a relaxed face before any motion
-        self.rest_smile = self._rest_smile()
-        self.rest_field = self._rest_field() if neutralize else np.zeros_like(q)
-        # the mouth opens as a lens: the corners, held by the muscles that meet there, barely
-        # part; judged on the relaxed face (a smiling portrait's open lips, curved down toward
-        # the middle, would otherwise count as far from the corners and drop nearly as much as
-        # the middle: an opening with pointed wings)
-        taper = self._corner_taper(self.q + self.rest_field)
+        # the mouth opens as a lens: the corners, held by the muscles that meet there, barely part
+        taper = self._corner_taper()
         for au in ("AU25", "AU26"):
             self.basis[au] = self.basis[au] * taper[:, None]
         self.basis["AU26"] = self.basis["AU26"] + self._handles_field(JAW_CORNERS)
@@ -208,6 +202,9 @@ class Rig:
             for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
                 self.basis[au] = self.basis[au] + share * closure
         self._blink_w = self._blink_weights()
+        # the portrait's own expression, taken back to a relaxed face before any motion
+        self.rest_smile = self._rest_smile()
+        self.rest_field = self._rest_field() if neutralize else np.zeros_like(q)
 
     # -- regions ------------------------------------------------------------------------------
     def _regions(self, q: np.ndarray) -> dict[str, np.ndarray]:
@@ -314,11 +311,10 @@ class Rig:
         out[below, 1] += extra[below]
         return out
 
-    def _corner_taper(self, q: np.ndarray | None = None) -> np.ndarray:
+    def _corner_taper(self) -> np.ndarray:
         """(478,) 1 on the chin and the middle of the lips, falling to 0 at the mouth corners
-        along the mouth line (1 - u^3, u = distance from the middle over half the mouth width),
-        for the face ``q`` (face coordinates; the portrait's by default)."""
-        q = self.q if q is None else q
+        along the mouth line (1 - u^3, u = distance from the middle over half the mouth width)."""
+        q = self.q
         mid_x = (q[13, 0] + q[14, 0]) / 2
         half = max(abs(q[308, 0] - q[78, 0]) / 2, 1e-3)
         line_y = (q[78, 1] + q[308, 1]) / 2
