@@ -264,8 +264,8 @@ class Renderer:
             iris_tex = cv2.remap(self.image, mirror[..., 0], mirror[..., 1], cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
             iris_col = iris_tex * seen + iris_c * (1 - seen)
-            white_col = self._white_profile(u, v, v_now - moved + margin + shadow, centre, _mask, r, white_c,
-                                            (y0, x0), -disp[iris])
+            white_col = self._white_profile(u, v_now - moved + margin + shadow, centre, _mask, r, white_c,
+                                            -disp[iris])
             flat = white_col * (1 - in_iris) + iris_col * in_iris
             # the lid's shadow: darker toward the lid
             depth = np.clip((v - v_now - margin) / np.maximum(lift + shadow, 1.0), 0.0, 1.0)
@@ -274,11 +274,13 @@ class Renderer:
             paint.append(((y0, y1, x0, x1), revealed[..., None], colour))
         return paint
 
-    def _white_profile(self, u, v, old_margin, centre, mask, r, white_c, origin, shift) -> np.ndarray:
-        """(h, w, 3) colour of the white of the eye for each column of a box (``u``, ``v``: the
-        box's face coordinates, pixels): the portrait's pixel 1.5 px below the upper lid's old
-        margin (``old_margin``, per pixel), where that pixel is white of the eye (inside the
-        opening, outside the iris); columns without one take it from their neighbours."""
+    def _white_profile(self, u, old_margin, centre, mask, r, white_c, shift) -> np.ndarray:
+        """(h, w, 3) colour of the white of the eye for each column of a box (``u``: the box's
+        face coordinate along the eyes, pixels): the portrait's pixel 1.5 px below the upper
+        lid's old margin (``old_margin``, per pixel), where that pixel is white of the eye
+        (inside the opening, outside the iris); columns without one take it from their
+        neighbours. ``shift``: from the frame's face coordinates to the portrait's pixels (the
+        head's move taken back)."""
         ex, down = self.rig.axes
         col_u = u[0]  # u varies along the box's columns (the face is near upright)
         pts = (self.rig.origin + shift + col_u[:, None] * ex
