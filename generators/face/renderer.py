@@ -188,9 +188,10 @@ class Renderer:
         """Inside each moved eye opening the eyeball does not stretch with the lids: the
         opening shows the portrait's eye moved only as the head moves it (the iris stays round),
         and each lid's margin (lashes) moves with its lid; where an upper lid opens wider than on
-        the portrait, the part of the eyeball that was behind it is revealed: iris (shadowed by
-        the lid, 20 % darker) inside the iris's circle, the white of the eye outside it. Changes
-        ``src`` in place; returns what to paint after the warp."""
+        the portrait, the part of the eyeball that was behind it is revealed, painted from the
+        portrait's own eye (the iris mirrored from its visible half, the white as
+        ``_white_profile`` reads it), shaded toward the lid. Changes ``src`` in place; returns
+        what to paint after the warp."""
         paint = []
         for (centre, _mask, r), (iris_c, white_c), eye, iris in zip(
                 self._eyes, self._eye_colours, (RIGHT_EYE, LEFT_EYE), (468, 473)):
