@@ -13,7 +13,8 @@ Data flow:
    (DPM-Solver++, classifier-free guidance on the emotion), in overlapping windows for long clips;
 5. blinks, gaze shifts and slight head motion are added by a seeded stochastic process (blink
    rate about 20 per minute while speaking; intervals gamma-distributed, no two blinks within
-   1.2 s; Bentivoglio et al. 1997 measured 17/min at rest and 26/min in conversation);
+   1.2 s; Bentivoglio et al. 1997 measured 17/min at rest and 26/min in conversation); the
+   upper lids follow the gaze up and down (``rig.LID_FOLLOW``);
 6. every frame, the rig moves the mesh and the renderer warps the portrait (piecewise affine) and
    paints the mouth interior; frames are produced on demand and streamed to an H.264 + AAC mp4.
 """
@@ -119,7 +120,8 @@ NOISE_SCALE = 0.7
 #: What sadness does beyond the face's muscles, per unit of its contribution: the eyes look down
 #: (AU64, iris radii), the upper lids droop (AU41-43, share of a blink) and the head lowers
 #: (AU54, drawn as a small downward shift, IOD); EMFACS lists 1+4+15+54+64 among sadness's forms
-#: (Ekman, Friesen & Hager 2002).
+#: (Ekman, Friesen & Hager 2002). The lids also follow the lowered gaze (``rig.LID_FOLLOW``), on top
+#: of the droop.
 SAD_POSTURE = {"gaze_down": 0.45, "lid_droop": 0.3, "head_down": 0.02}
 
 
@@ -178,7 +180,8 @@ class FaceOutput:
 
     def frame(self, i: int) -> np.ndarray:
         r = self.renderer
-        disp = r.rig.displace(self.params[i], blink=float(self.blink[i]), head=tuple(self.head[i]))
+        disp = r.rig.displace(self.params[i], blink=float(self.blink[i]), head=tuple(self.head[i]),
+                              gaze_down=float(self.gaze[i, 1]))
         return r.render(disp, tuple(self.head[i]), tuple(self.gaze[i]), r.rig.fold_level(self.params[i]),
                         float(self.params[i, MOTION.index("AU4")]))
 

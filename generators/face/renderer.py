@@ -30,7 +30,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from generators.face.portrait import LEFT_EYE, RIGHT_EYE, Portrait
-from generators.face.rig import INNER_LIP_PAIRS, INNER_LIP_RING, IRIS, Rig
+from generators.face.rig import GAZE_TRAVEL, INNER_LIP_PAIRS, INNER_LIP_RING, IRIS, Rig
 
 UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
@@ -399,21 +399,24 @@ class Renderer:
         pts = np.round((tri_m - off) * 16).astype(np.int32)
         for k in range(len(live)):
             cv2.fillConvexPoly(ids, pts[k], int(k), cv2.LINE_8, 4)
-        # affine maps moved -> rest for each live triangle: A (L, 2, 3)
+        # barycentric coordinates in each live moved triangle: B (L, 3, 3), lambda = B @ (x, y, 1)
         dm = np.concatenate([tri_m.transpose(0, 2, 1), np.ones((len(live), 1, 3))], axis=1)  # (L, 3, 3)
         rest = self.points[simp[live]].transpose(0, 2, 1)  # (L, 2, 3)
-        det = np.linalg.det(dm)
-        ok = np.abs(det) > 1e-6
-        a = np.zeros((len(live), 2, 3))
-        a[ok] = rest[ok] @ np.linalg.inv(dm[ok])
-        a[~ok] = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        ok = np.abs(np.linalg.det(dm)) > 1e-6
+        bary = np.zeros((len(live), 3, 3))
+        bary[ok] = np.linalg.inv(dm[ok])
+        bary[~ok, :, 2] = 1.0 / 3.0  # a collapsed triangle shows its centre
         yy, xx = np.nonzero(ids >= 0)
         k = ids[yy, xx]
         px, py = xx + x0, yy + y0
-        sx = a[k, 0, 0] * px + a[k, 0, 1] * py + a[k, 0, 2]
-        sy = a[k, 1, 0] * px + a[k, 1, 1] * py + a[k, 1, 2]
-        src[py, px, 0] = sx
-        src[py, px, 1] = sy
+        lam = (bary[k, :, 0] * px[:, None] + bary[k, :, 1] * py[:, None] + bary[k, :, 2])  # (N, 3)
+        # a pixel that the rasteriser gave to a sliver of a triangle it lies just outside of is
+        # kept near the triangle (coordinates clipped at -SLIVER_REACH), not extrapolated along the
+        # sliver, which fetched pixels from far away: dotted dark lines beside a frowning mouth
+        # and at anger's eye corners, where the mesh folds
+        lam = np.clip(lam, -SLIVER_REACH, None)
+        lam /= np.maximum(lam.sum(1, keepdims=True), 1e-9)
+        src[py, px] = np.einsum("nij,nj->ni", rest[k], lam).astype(np.float32)
         return src
 
     def live_triangles(self, moved: np.ndarray) -> np.ndarray:
@@ -550,13 +553,19 @@ class Renderer:
         return frame
 
 
+#: How far outside its triangle (in barycentric units) a pixel may be mapped by that triangle's
+#: affine map: a pixel on a shared edge that the rasteriser gave to the neighbour keeps the
+#: neighbour's (continuous) map; one farther out, beside a sliver, is taken back to this reach.
+SLIVER_REACH = 0.25
+
+
 def _gaze_shift(grid: np.ndarray, centre: np.ndarray, mask: np.ndarray, r: float,
                 gaze: tuple[float, float]) -> np.ndarray:
     """How far (pixels, (..., 2)) a gaze (iris radii) moves what each point of ``grid`` shows of
-    the eye: the iris 0.55 of the gaze, fading with distance from it inside the eye's mask."""
+    the eye: the iris ``GAZE_TRAVEL`` of the gaze, fading with distance from it inside the eye's mask."""
     if not (gaze[0] or gaze[1]):
         return np.zeros(grid.shape, np.float32)
-    g = np.array(gaze, dtype=np.float32) * r * 0.55
+    g = np.array(gaze, dtype=np.float32) * r * GAZE_TRAVEL
     w = np.exp(-((grid - centre) ** 2).sum(-1) / (2 * (1.6 * r) ** 2)) * mask
     return w[..., None] * g
 

@@ -24,9 +24,11 @@ out, jaw opening in speech ~ 5-15 mm); they are stated here, not fitted.
 
 Emotion prototypes (``PROTOTYPES``) follow the EMFACS predictions as tabled by Ekman, Friesen &
 Hager (2002, Investigator's Guide) and Matsumoto & Ekman (2008): happiness 6+12; sadness 1+4+15
-(+17); surprise 1+2+5B+26 (FACS intensities A-E mapped to 0.2-1.0, so 5B = 0.4); fear
-1+2+4+5+7+20+26; anger 4+5+7+23; disgust 9+15+16 (AU10 stands in for AU16, which this rig
-lacks); contempt unilateral 12+14 (made symmetric here: the rig has no left/right split).
+(+17), the inner brows raised and drawn together at the same intensity (with the brow lowerer
+at 0.6, the talking face's raised inner brows over open eyes read as surprise or fear); surprise
+1+2+5B+26 (FACS intensities A-E mapped to 0.2-1.0, so 5B = 0.4); fear 1+2+4+5+7+20+26; anger
+4+5+7+23; disgust 9+15+16 (AU10 stands in for AU16, which this rig lacks); contempt unilateral
+12+14 (made symmetric here: the rig has no left/right split).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ AU_NAMES = {
 #: Emotion prototypes at intensity 1 (AU intensities in [0, 1]); see the module docstring.
 PROTOTYPES: dict[str, dict[str, float]] = {
     "happy": {"AU6": 0.9, "AU12": 1.0, "AU25": 0.3},
-    "sad": {"AU1": 1.0, "AU4": 0.6, "AU15": 1.0, "AU17": 0.6},
+    "sad": {"AU1": 1.0, "AU4": 1.0, "AU15": 1.0, "AU17": 0.6},
     "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 0.4, "AU25": 0.6, "AU26": 0.6},  # 5B: slight
     "fearful": {"AU1": 0.9, "AU2": 0.6, "AU4": 0.5, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0,
                 "AU25": 0.5, "AU26": 0.3},
@@ -168,6 +170,13 @@ LOWER_LIP_LINE = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 LIPS_ONLY_GAP = 0.08
 #: How far (Gaussian radius, IOD) the relaxing of a portrait's open smile is spread over the face.
 JAW_SMOOTH = 0.06
+#: How far the iris moves for a gaze of 1 (iris radii): 0.55 of its radius (the renderer's gaze).
+GAZE_TRAVEL = 0.55
+#: The upper lid follows the eye's vertical gaze: in vertical saccades lid and eye move together,
+#: about one to one (Becker & Fuchs 1988, lid-eye coordination in man), so a look down lowers the
+#: lid as far as the top of the iris goes (a lid that stayed put bared the white above the iris:
+#: a stare). This share of the iris's move; the lower lid is left where it is.
+LID_FOLLOW = 1.0
 #: Corner lift (IOD) that a relaxed mouth may have before it counts as a smile: relaxed mouth
 #: corners sit about level with the lips' midline; AU12 at 1 lifts them 0.10 IOD (above).
 RELAXED_LIFT = 0.02
@@ -202,6 +211,9 @@ class Rig:
             for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
                 self.basis[au] = self.basis[au] + share * closure
         self._blink_w = self._blink_weights()
+        # iris radius (IOD), from the mesh's iris rings
+        self.iris_radius = float(np.mean([np.linalg.norm(q[c + 1 : c + 5] - q[c], axis=1).mean()
+                                          for c in (468, 473)]))
         # the portrait's own expression, taken back to a relaxed face before any motion
         self.rest_smile = self._rest_smile()
         self.rest_field = self._rest_field() if neutralize else np.zeros_like(q)
@@ -425,17 +437,30 @@ class Rig:
         gap = q[lo] - q[up]
         return w_up @ (0.85 * gap) + w_lo @ (-0.15 * gap)
 
+    def _lid_follow_field(self, gaze_down: float) -> np.ndarray:
+        """The upper lids moved with a vertical gaze (face coordinates): as far as the iris moves,
+        times ``LID_FOLLOW``; a look up raises them no further than AU5 at 1 does."""
+        (_, w_up), _ = self._blink_w
+        move = LID_FOLLOW * GAZE_TRAVEL * float(np.clip(gaze_down, -1.0, 1.0)) * self.iris_radius
+        move = max(move, -AU_HANDLES["AU5"][0].up)
+        out = np.zeros_like(self.q)
+        out[:, 1] = w_up.sum(1) * move
+        return out
+
     # -- evaluation ---------------------------------------------------------------------------
     def displace(self, params: dict[str, float] | np.ndarray, blink: float = 0.0,
-                 head: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+                 head: tuple[float, float, float] = (0.0, 0.0, 0.0), gaze_down: float = 0.0) -> np.ndarray:
         """Mesh displacement in pixels, (478, 2), for rig parameters (``MOTION`` order or a dict),
-        a blink amount (0 open .. 1 closed) and a head pose (roll radians, dx, dy in IOD)."""
+        a blink amount (0 open .. 1 closed), a head pose (roll radians, dx, dy in IOD) and the
+        gaze's vertical part (iris radii, down positive: the upper lids follow it, ``LID_FOLLOW``)."""
         if not isinstance(params, dict):
             params = dict(zip(MOTION, np.asarray(params, dtype=np.float64)))
         d = self.rest_field.copy()
         for au, v in params.items():
             if au in self.basis and v:
                 d += float(np.clip(v, -0.25, 1.25)) * self.basis[au]
+        if gaze_down:
+            d += self._lid_follow_field(float(gaze_down))
         if blink:
             d += float(np.clip(blink, 0, 1)) * self._blink_field(d)
         d = self._no_lip_crossing(d)

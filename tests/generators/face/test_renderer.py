@@ -108,3 +108,22 @@ def test_teeth_in_a_narrow_opening_are_in_the_lips_shadow(portrait):
         bright.append(float(np.percentile(frame[inside > 0], 95)))
     slit, wide = bright
     assert wide > 190 and slit < wide - 30, bright  # 156 and 220 (the same white: 221, 220)
+
+
+def test_no_pixel_is_fetched_from_farther_than_the_mesh_moved(portrait):
+    """A piecewise-affine warp takes each pixel from inside its triangle's place on the portrait,
+    so no pixel comes from farther away than the farthest moving mesh point. Where the mesh folds
+    (sadness's creases beside a frowning mouth, anger's lowered brows over the eye corners), the
+    rasteriser hands pixels just outside a thin triangle to it; extrapolating that triangle's
+    map fetched them from far off (dotted dark lines on the cheek and the eye's corners: 34.6 px
+    beyond the reach here). A pixel on an edge may keep its neighbour's map: up to 2 px (1.3)."""
+    rig = Rig(portrait)
+    r = Renderer(portrait, rig)
+    worst = 0.0
+    for params in (PROTOTYPES["sad"] | {"AU26": 0.5, "AU25": 0.4}, PROTOTYPES["angry"] | {"AU26": 0.6},
+                   {"AU1": 1.2, "AU4": 1.2, "AU15": 1.2, "AU17": 1.2, "AU26": 1.0}):
+        moved = r.points + r.vertex_motion(rig.displace(params), (0.0, 0.0, 0.0))
+        reach = np.abs(moved - r.points).max()
+        fetched = np.abs(r.inverse_map(moved) - r.grid).max()
+        worst = max(worst, fetched - reach)
+    assert worst <= 2.0, worst

@@ -6,6 +6,7 @@ import pytest
 from generators.face.rig import (
     AU_HANDLES,
     EMOTION_AUS,
+    GAZE_TRAVEL,
     LIPS,
     MOTION,
     PROTOTYPES,
@@ -93,6 +94,24 @@ def test_blink_closes_the_lids(rig, emotion):
         gap0 = (lm[lo, 1] + d0[lo, 1]) - (lm[up, 1] + d0[up, 1])
         gap1 = (lm[lo, 1] + d[lo, 1]) - (lm[up, 1] + d[up, 1])
         assert gap0 > 2 and 0 <= gap1 < 0.1 * gap0, (emotion, gap0, gap1)
+
+
+def test_the_upper_lids_follow_a_vertical_gaze(relaxed):
+    """Looking down lowers the upper lids as far as the iris goes (lid-eye coordination), so no
+    white shows above the iris; the lower lids stay; looking up raises them, no further than AU5."""
+    lm = relaxed.portrait.landmarks
+    iris_r = np.linalg.norm(lm[469:473] - lm[468], axis=1).mean()  # pixels
+    upper, lower = (159, 386), (145, 374)
+    d0 = relaxed.displace({})
+    down = relaxed.displace({}, gaze_down=0.5) - d0
+    iris_move = GAZE_TRAVEL * 0.5 * iris_r
+    assert np.allclose(down[list(upper), 1], iris_move, rtol=0.3), (down[list(upper), 1], iris_move)
+    assert np.abs(down[list(lower)]).max() < 0.05 * iris_move
+    assert np.abs(down[[13, 14, 61, 291, 107, 336]]).max() < 1e-6  # nothing else moves
+    up = relaxed.displace({}, gaze_down=-1.0) - d0
+    au5 = relaxed.displace({"AU5": 1.0}) - d0
+    assert (up[list(upper), 1] < 0).all()
+    assert (up[list(upper), 1] >= au5[list(upper), 1] - 0.5).all()
 
 
 def test_lips_never_pass_through_each_other(rig):
