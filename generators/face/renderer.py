@@ -406,17 +406,24 @@ class Renderer:
         bary = np.zeros((len(live), 3, 3))
         bary[ok] = np.linalg.inv(dm[ok])
         bary[~ok, :, 2] = 1.0 / 3.0  # a collapsed triangle shows its centre
+        # per triangle, one matrix for the map and the first two barycentric coordinates: (L, 4, 3)
+        maps = np.concatenate([rest @ bary, bary[:, :2]], axis=1).astype(np.float32)
         yy, xx = np.nonzero(ids >= 0)
         k = ids[yy, xx]
-        px, py = xx + x0, yy + y0
-        lam = (bary[k, :, 0] * px[:, None] + bary[k, :, 1] * py[:, None] + bary[k, :, 2])  # (N, 3)
+        px, py = (xx + x0).astype(np.float32), (yy + y0).astype(np.float32)
+        m = maps[k]  # (N, 4, 3)
+        v = m[:, :, 0] * px[:, None] + m[:, :, 1] * py[:, None] + m[:, :, 2]  # (N, 4): sx, sy, l1, l2
+        src[yy + y0, xx + x0] = v[:, :2]
         # a pixel that the rasteriser gave to a sliver of a triangle it lies just outside of is
         # kept near the triangle (coordinates clipped at -SLIVER_REACH), not extrapolated along the
         # sliver, which fetched pixels from far away: dotted dark lines beside a frowning mouth
         # and at anger's eye corners, where the mesh folds
-        lam = np.clip(lam, -SLIVER_REACH, None)
-        lam /= np.maximum(lam.sum(1, keepdims=True), 1e-9)
-        src[py, px] = np.einsum("nij,nj->ni", rest[k], lam).astype(np.float32)
+        lam = np.stack([v[:, 2], v[:, 3], 1.0 - v[:, 2] - v[:, 3]], 1)
+        far = (lam < -SLIVER_REACH).any(1)
+        if far.any():
+            lf = np.clip(lam[far], -SLIVER_REACH, None)
+            lf /= np.maximum(lf.sum(1, keepdims=True), 1e-9)
+            src[yy[far] + y0, xx[far] + x0] = np.einsum("nij,nj->ni", rest[k[far]], lf).astype(np.float32)
         return src
 
     def live_triangles(self, moved: np.ndarray) -> np.ndarray:
