@@ -14,8 +14,9 @@ with the lid's margin of lashes along it.
 
 Mouth interior. Where the inner lips part further than on the portrait, the opening is painted,
 its outline curves through the mesh's lip points: a dark cavity in the lips' own hue, the upper
-front teeth under the upper lip (and the lower ones when the mouth opens wide), the tongue low in
-the mouth, shaded darker toward the corners, with anti-aliased edges. Teeth are scaled to the
+front teeth under the upper lip (and the lower ones when the mouth opens wide), turning away into
+the dark toward the corners, the tongue low in the mouth, shaded darker toward the corners, with
+soft edges. Teeth are scaled to the
 face's brightness so that they never glow. Where the rig closes a portrait's parted lips, the
 line where they meet is drawn.
 
@@ -49,6 +50,12 @@ LID_SHADOW = 0.025
 #: Teeth in the mouth's opening: their brightness in a closing slit (share of fully lit), and
 #: the opening (IOD, about 7 mm) from which they are fully lit.
 TEETH_DARK, TEETH_LIT = 0.35, 0.11
+#: The opening's edge is soft over this width (Gaussian sigma, IOD; about 0.3 mm): the lips' wet
+#: inner edge rolls into the mouth rather than ending on a cut line.
+MOUTH_EDGE = 0.005
+#: The teeth follow the dental arch back into the mouth's shadow: lit by 1 - TEETH_TURN x along^2
+#: (along: 0 in the middle, 1 at the corners).
+TEETH_TURN = 0.6
 #: The lower lid's margin (thinner, with shorter lashes), IOD.
 LOWER_LID_MARGIN = 0.012
 LOWER_LID_RIGHT = (155, 154, 153, 145, 144, 163, 7)
@@ -486,6 +493,16 @@ class Renderer:
             cv2.fillPoly(m, [np.round((p - off) * (1 << sub)).astype(np.int32)], 255, cv2.LINE_AA, sub)
             return m.astype(np.float32) / 255
 
+        def band(c: np.ndarray, t: np.ndarray) -> np.ndarray:
+            """The band between the curve ``c`` and the curve moved down by ``t`` (pixels; up
+            where negative), over the stretch where it is at least a quarter pixel thick (a
+            band of no thickness still drew a one-pixel line along the whole edge)."""
+            keep = np.nonzero(np.abs(t) > 0.25)[0]
+            if len(keep) < 2:
+                return np.zeros(shape, np.float32)
+            c, t = c[keep[0] : keep[-1] + 1], t[keep[0] : keep[-1] + 1]
+            return poly(np.r_[c, (c + t[:, None] * down)[::-1]])
+
         inner = poly(ring)
         down, across_axis = self.rig.axes[1], self.rig.axes[0]
         mid = (lo[0] + lo[-1]) / 2
@@ -507,16 +524,16 @@ class Renderer:
             depth_top = (top_c - mid) @ down
             edge = depth_top[len(top_c) // 2] + t_up.max()
             t_up = np.clip(edge - depth_top, 0.0, t_up)
-            teeth = poly(np.r_[top_c, (top_c + t_up[:, None] * down)[::-1]])
+            teeth = band(top_c, t_up)
         # lower incisors: only when the mouth is wide open, in the middle, mostly behind the lip
         t_lo = max(0.0, min(0.035 * iod, 0.2 * opening - 0.04 * iod)) * np.clip(
             1.0 - (np.abs(along(lo_c)) / 0.5) ** 2, 0.0, 1.0)
         if t_lo.max() > 0.75:
-            teeth = np.maximum(teeth, 0.7 * poly(np.r_[lo_c, (lo_c - t_lo[:, None] * down)[::-1]]))
+            teeth = np.maximum(teeth, 0.7 * band(lo_c, -t_lo))
         # the tongue lies low, behind the lower teeth, its back along the lower lip (a third of
         # the opening high in the middle, none at the corners), its upper edge soft
         t_tg = 0.3 * opening * np.clip(1.0 - along(lo_c) ** 2, 0.0, 1.0)
-        tongue = poly(np.r_[lo_c, (lo_c - t_tg[:, None] * down)[::-1]])
+        tongue = band(lo_c, -t_tg)
         tongue = cv2.GaussianBlur(tongue, (0, 0), max(0.6, 0.006 * iod))
         tongue = tongue * float(np.clip(extra / (0.15 * iod), 0, 1))
         yy, xx = np.mgrid[y0:y1, x0:x1]
@@ -529,8 +546,11 @@ class Renderer:
         # teeth in a narrow opening are in the lips' shadow: lit in proportion to the opening,
         # up to fully lit at TEETH_LIT (a slit showed a bright line, like a rim around the mouth)
         lit = TEETH_DARK + (1.0 - TEETH_DARK) * float(np.clip(opening / (TEETH_LIT * iod), 0.0, 1.0))
+        lit = lit * (1.0 - TEETH_TURN * np.clip(across / half, 0, 1) ** 2)[..., None]
+        teeth = cv2.GaussianBlur(teeth, (0, 0), MOUTH_EDGE * iod) if teeth.any() else teeth
         col = col * (1 - teeth[..., None]) + self.teeth * lit * teeth[..., None]
         col = col * shade[..., None]
+        inner = cv2.GaussianBlur(inner, (0, 0), MOUTH_EDGE * iod)
         alpha = (inner * float(np.clip(extra / 2.0, 0, 1)))[..., None]
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame = frame.copy()

@@ -127,3 +127,31 @@ def test_no_pixel_is_fetched_from_farther_than_the_mesh_moved(portrait):
         fetched = np.abs(r.inverse_map(moved) - r.grid).max()
         worst = max(worst, fetched - reach)
     assert worst <= 2.0, worst
+
+
+def test_the_opening_is_dark_toward_its_corners(astronaut):
+    """Teeth show in the middle of an open mouth and turn away into the dark toward the corners;
+    the teeth and tongue bands end where they thin out (a band of no thickness drew a light
+    one-pixel line along the whole edge of the opening: 128-154 grey levels at the sides here,
+    against a cavity of about 58)."""
+    from generators.face.portrait import analyse_portrait
+
+    portrait = analyse_portrait(astronaut, face_resolution=256)
+    rig = Rig(portrait)
+    r = Renderer(portrait, rig)
+    ring = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
+    for params in (PROTOTYPES["surprised"] | {"AU26": 1.0}, PROTOTYPES["sad"] | {"AU26": 0.5, "AU25": 0.5}):
+        d = rig.displace(params)
+        grey = r.render(d).astype(np.float32).mean(-1)
+        pts = portrait.landmarks + d
+        inside = np.zeros(grey.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(pts[ring]).astype(np.int32)], 1)
+        inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0  # clear of the lips' edge
+        c0, c1 = pts[78], pts[308]
+        axis, mid, half = (c1 - c0) / np.linalg.norm(c1 - c0), (c0 + c1) / 2, np.linalg.norm(c1 - c0) / 2
+        yy, xx = np.mgrid[: grey.shape[0], : grey.shape[1]]
+        along = np.abs((xx - mid[0]) * axis[0] + (yy - mid[1]) * axis[1]) / half
+        sides, middle = inside & (along > 0.75), inside & (along < 0.3)
+        assert sides.sum() > 20 and middle.any()
+        assert grey[middle].max() > 150  # the front teeth are there
+        assert grey[sides].max() < 1.5 * float(np.mean(r.cavity)), grey[sides].max()
