@@ -212,8 +212,6 @@ class Renderer:
             cv2.fillPoly(m, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
             opening = m.astype(np.float32) / 255  # the moved opening, anti-aliased
             rigid = (self.grid[y0:y1, x0:x1] - disp[iris]).astype(np.float32)  # the eyeball moves with the head
-            w = opening[..., None]
-            src[y0:y1, x0:x1] = src[y0:y1, x0:x1] * (1 - w) + rigid * w
             # each lid takes its margin (lashes) with it: the band just inside the moved lid
             # shows the portrait's margin band, moved as the lid moved; under a raised upper
             # lid's band, as high as the lid rose, is the eyeball the lid covered (painted)
@@ -238,6 +236,11 @@ class Renderer:
             height = np.maximum(lids["lower"][0] - lids["upper"][0], 0.0)
             widths = {"upper": np.minimum(margin, 0.6 * height),
                       "lower": np.minimum(LOWER_LID_MARGIN * self.rig.iod, 0.4 * height)}
+            # where the lids have met (a blink) there is no opening: the anti-aliased outline of
+            # a closed one would show a line of the eyeball along the lids
+            opening = opening * np.clip(height - 0.5, 0.0, 1.0)
+            w = opening[..., None]
+            src[y0:y1, x0:x1] = src[y0:y1, x0:x1] * (1 - w) + rigid * w
             for name, (v_now, moved) in lids.items():
                 if name == "upper":
                     band = np.clip(v_now + widths[name] - v + 0.5, 0.0, 1.0)

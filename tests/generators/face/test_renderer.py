@@ -155,3 +155,26 @@ def test_the_opening_is_dark_toward_its_corners(astronaut):
         assert sides.sum() > 20 and middle.any()
         assert grey[middle].max() > 150  # the front teeth are there
         assert grey[sides].max() < 1.5 * float(np.mean(r.cavity)), grey[sides].max()
+
+
+def test_a_closed_blink_shows_no_eyeball_along_the_lids(astronaut):
+    """Where the lids have met, the eye's opening is gone: its anti-aliased outline used to let a
+    line of the eyeball (white) show along the closed lids (14 light pixels along them here)."""
+    from generators.face.portrait import analyse_portrait
+
+    portrait = analyse_portrait(astronaut, face_resolution=256)
+    rig = Rig(portrait)
+    r = Renderer(portrait, rig)
+    light = 0
+    for params in ({}, PROTOTYPES["surprised"], PROTOTYPES["sad"]):
+        d = rig.displace(params, blink=1.0)
+        grey = r.render(d).astype(np.float32).mean(-1)
+        pts = portrait.landmarks + d
+        skin = np.median(grey[int(pts[1, 1]) - 3 : int(pts[1, 1]) + 3, int(pts[1, 0]) - 3 : int(pts[1, 0]) + 3])
+        for lid in ((33, 246, 161, 160, 159, 158, 157, 173, 133), (263, 466, 388, 387, 386, 385, 384, 398, 362)):
+            p = pts[list(lid)]
+            p = p[np.argsort(p[:, 0])]
+            for x in range(int(p[0, 0]) + 2, int(p[-1, 0]) - 1):  # the corners' own pixels aside
+                y = int(round(np.interp(x, p[:, 0], p[:, 1])))
+                light += int((grey[y - 2 : y + 4, x] > max(skin, 150) + 25).sum())
+    assert light <= 2, light
