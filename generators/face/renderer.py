@@ -3,7 +3,7 @@
 Warp. The mesh (without the iris points), two rings around the face and the frame's border are
 triangulated once on the portrait (Delaunay). Each frame is an exact piecewise-affine warp: the
 triangles are rasterised at their moved places and every pixel is mapped back to the portrait by
-its barycentric coordinates. The rings carry the head's motion out to the hair and fade it to
+its barycentric coordinates, kept near its triangle (``SLIVER_REACH``). The rings carry the head's motion out to the hair and fade it to
 zero, and the border stays put, so the background never moves.
 
 Eyes. The eyeball does not stretch with the lids: inside each moved eye opening the portrait's
@@ -50,6 +50,10 @@ LID_SHADOW = 0.025
 #: Teeth in the mouth's opening: their brightness in a closing slit (share of fully lit), and
 #: the opening (IOD, about 7 mm) from which they are fully lit.
 TEETH_DARK, TEETH_LIT = 0.35, 0.11
+#: How far outside its triangle (in barycentric units) a pixel may be mapped by that triangle's
+#: affine map: a pixel on a shared edge that the rasteriser gave to the neighbour keeps the
+#: neighbour's (continuous) map; one farther out, beside a sliver, is taken back to this reach.
+SLIVER_REACH = 0.25
 #: The opening's edge is soft over this width (Gaussian sigma, IOD; about 0.3 mm): the lips' wet
 #: inner edge rolls into the mouth rather than ending on a cut line.
 MOUTH_EDGE = 0.005
@@ -581,12 +585,6 @@ class Renderer:
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(region * (1 - m) + self.cavity * m, 0, 255).astype(np.uint8)
         return frame
-
-
-#: How far outside its triangle (in barycentric units) a pixel may be mapped by that triangle's
-#: affine map: a pixel on a shared edge that the rasteriser gave to the neighbour keeps the
-#: neighbour's (continuous) map; one farther out, beside a sliver, is taken back to this reach.
-SLIVER_REACH = 0.25
 
 
 def _gaze_shift(grid: np.ndarray, centre: np.ndarray, mask: np.ndarray, r: float,
