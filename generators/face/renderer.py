@@ -500,6 +500,8 @@ class Renderer:
             cv2.fillPoly(m, [np.round((p - off) * (1 << sub)).astype(np.int32)], 255, cv2.LINE_AA, sub)
             return m.astype(np.float32) / 255
 
+        down, across_axis = self.rig.axes[1], self.rig.axes[0]
+
         def band(c: np.ndarray, t: np.ndarray) -> np.ndarray:
             """The band between the curve ``c`` and the curve moved down by ``t`` (pixels; up
             where negative), over the stretch where it is at least a quarter pixel thick (a
@@ -511,7 +513,6 @@ class Renderer:
             return poly(np.r_[c, (c + t[:, None] * down)[::-1]])
 
         inner = poly(ring)
-        down, across_axis = self.rig.axes[1], self.rig.axes[0]
         mid = (lo[0] + lo[-1]) / 2
         half = max(1.0, float(np.linalg.norm(lo[-1] - lo[0])) / 2)
         opening = float(np.linalg.norm(lo[5] - top[5]))  # its height at the middle

@@ -137,9 +137,11 @@ def test_the_opening_is_dark_toward_its_corners(astronaut):
     from generators.face.portrait import analyse_portrait
 
     portrait = analyse_portrait(astronaut, face_resolution=256)
+    from generators.face.rig import INNER_LIP_RING
+
     rig = Rig(portrait)
     r = Renderer(portrait, rig)
-    ring = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
+    ring = list(INNER_LIP_RING)
     for params in (PROTOTYPES["surprised"] | {"AU26": 1.0}, PROTOTYPES["sad"] | {"AU26": 0.5, "AU25": 0.5}):
         d = rig.displace(params)
         grey = r.render(d).astype(np.float32).mean(-1)
