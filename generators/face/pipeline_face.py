@@ -182,8 +182,9 @@ class FaceOutput:
         r = self.renderer
         disp = r.rig.displace(self.params[i], blink=float(self.blink[i]), head=tuple(self.head[i]),
                               gaze_down=float(self.gaze[i, 1]))
+        shadow = r.brow_shadow_level(r.rig.displace(self.params[i]))
         return r.render(disp, tuple(self.head[i]), tuple(self.gaze[i]), r.rig.fold_level(self.params[i]),
-                        float(self.params[i, MOTION.index("AU4")]))
+                        float(self.params[i, MOTION.index("AU4")]), shadow)
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         for i in range(self.n_frames):

@@ -22,6 +22,16 @@ line where they meet is drawn.
 
 Wrinkle maps. A smiling portrait's fold shading fades as a frame smiles less, and the brow
 lowerer darkens furrows between the brows.
+
+Brow shadow. A warp moves skin but not light: a brow drawn down over the eye (AU4) brings the
+brow ridge's overhang with it, and the skin of the upper lid under it falls into shadow (the
+hooded, shaded eyes of a frown). Where a frame's brow has come down toward the eye's corners
+by more than ``BROW_SHADOW_FROM`` of its height on the portrait, the skin between the brow's
+lower edge and the upper lid is darkened, fully by ``BROW_SHADOW`` once it has come down by
+``BROW_SHADOW_FULL``, in the skin's own hue (blue darkens most, red least: light that has
+scattered under the skin comes back reddened). It is measured on the expression alone, the
+brow's own move down (``brow_shadow_level``), so blinks, gaze and head motion leave it as it is;
+brows that rise (surprise, fear, the inner brows of sadness) cast none.
 """
 
 from __future__ import annotations
@@ -60,6 +70,16 @@ MOUTH_EDGE = 0.005
 #: The teeth follow the dental arch back into the mouth's shadow: lit by 1 - TEETH_TURN x along^2
 #: (along: 0 in the middle, 1 at the corners).
 TEETH_TURN = 0.6
+#: The brow's shadow over the upper lid: how much of the brow-to-eye height it must lose before
+#: a shadow shows, the loss at which the shadow is full, the darkening then (share of the light),
+#: its feathering (Gaussian sigma, IOD), and per RGB channel the exponent of the darkening.
+BROW_SHADOW_FROM, BROW_SHADOW_FULL, BROW_SHADOW, BROW_SHADOW_BLUR = 0.1, 0.5, 0.4, 0.04
+SHADOW_TINT = (0.8, 1.0, 1.15)
+#: The brows' lower edges and the upper lids corner to corner (the shadow lies between them),
+#: and each eye's corners (what the brow's height is measured from).
+BROW_LOWER_RIGHT, BROW_LOWER_LEFT = (46, 53, 52, 65, 55), (276, 283, 282, 295, 285)
+LID_LINE_RIGHT = (33, 246, 161, 160, 159, 158, 157, 173, 133)
+LID_LINE_LEFT = (263, 466, 388, 387, 386, 385, 384, 398, 362)
 #: The lower lid's margin (thinner, with shorter lashes), IOD.
 LOWER_LID_MARGIN = 0.012
 LOWER_LID_RIGHT = (155, 154, 153, 145, 144, 163, 7)
@@ -129,7 +149,8 @@ class Renderer:
         self._eyes = self._eye_masks()
         self._eye_colours = self._eye_fill_colours()
         self._mouth_colours()
-        self.rest_gap = self._gap(self.portrait.landmarks + self.rig.displace({}))
+        self.rest_disp = self.rig.displace({})  # the relaxed portrait (the rig's rest), pixels
+        self.rest_gap = self._gap(self.portrait.landmarks + self.rest_disp)
         self.fold_detail = self._fold_detail()
         self.furrows = self._furrows()
         # where the shading maps are not zero (per-frame work is limited to it)
@@ -367,10 +388,11 @@ class Renderer:
 
     def render(self, disp: np.ndarray, head: tuple[float, float, float] = (0.0, 0.0, 0.0),
                gaze: tuple[float, float] = (0.0, 0.0), folds: float = 1.0,
-               furrows: float = 0.0) -> np.ndarray:
+               furrows: float = 0.0, shadow: float | tuple[float, float] = 0.0) -> np.ndarray:
         """One frame: the mesh moved by ``disp`` (478, 2) pixels, the head pose, the gaze, how
-        much of a smiling portrait's folds shows (``Rig.fold_level``) and how deep the brow
-        lowerer's furrows are (its AU4)."""
+        much of a smiling portrait's folds shows (``Rig.fold_level``), how deep the brow
+        lowerer's furrows are (its AU4) and the brows' shadow over the lids (per eye or both,
+        ``brow_shadow_level``)."""
         moved_all = self.points + self.vertex_motion(disp, head)  # (P, 2)
         src = self.inverse_map(moved_all)
         eye_paint = self._rigid_eyes(src, self.portrait.landmarks + disp, disp, gaze)
@@ -393,7 +415,46 @@ class Renderer:
         for (y0, y1, x0, x1), alpha, colour in eye_paint:
             region = frame[y0:y1, x0:x1].astype(np.float32)
             frame[y0:y1, x0:x1] = np.clip(region * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
+        frame = self._brow_shadow(frame, self.portrait.landmarks + disp, (shadow, shadow) if np.isscalar(shadow)
+                                  else tuple(shadow))
         return self._mouth(frame, self.portrait.landmarks + disp, moved_all)
+
+    def brow_shadow_level(self, expression: np.ndarray) -> tuple[float, float]:
+        """Per eye (right, left): how deep the brow's shadow is for an expression's mesh
+        displacement (pixels, ``Rig.displace(params)`` without blink, gaze or head), 0 .. 1: how
+        far the brow's lower edge has come down from the relaxed portrait, over its height above
+        the eye's corners, ramped from ``BROW_SHADOW_FROM`` to ``BROW_SHADOW_FULL``."""
+        lm, down, out = self.portrait.landmarks, self.rig.axes[1], []
+        for brow, lid in ((BROW_LOWER_RIGHT, LID_LINE_RIGHT), (BROW_LOWER_LEFT, LID_LINE_LEFT)):
+            height = float((lm[[lid[0], lid[-1]]].mean(0) - lm[list(brow)].mean(0)) @ down)
+            drop = float((expression - self.rest_disp)[list(brow)].mean(0) @ down) / max(height, 1e-6)
+            out.append(float(np.clip((drop - BROW_SHADOW_FROM) / (BROW_SHADOW_FULL - BROW_SHADOW_FROM), 0, 1)))
+        return out[0], out[1]
+
+    def _brow_shadow(self, frame: np.ndarray, pts: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+        """The skin between each lowered brow and its upper lid (moved mesh ``pts``) shaded by
+        ``levels`` (right, left eye; ``brow_shadow_level``), in place; returns the frame."""
+        if max(levels) <= 0.0:
+            return frame
+        sigma = max(1.0, BROW_SHADOW_BLUR * self.rig.iod)
+        polys = [np.concatenate([pts[list(brow)], pts[list(lid)][::-1]])
+                 for brow, lid in ((BROW_LOWER_RIGHT, LID_LINE_RIGHT), (BROW_LOWER_LEFT, LID_LINE_LEFT))]
+        pad = int(np.ceil(3 * sigma)) + 1
+        every = np.concatenate(polys)
+        x0, y0 = np.maximum(np.floor(every.min(0)).astype(int) - pad, 0)
+        x1, y1 = np.minimum(np.ceil(every.max(0)).astype(int) + pad, self.size)
+        if x1 <= x0 or y1 <= y0:
+            return frame
+        shade = np.zeros((y1 - y0, x1 - x0), np.float32)
+        for level, poly in zip(levels, polys):
+            if level <= 0.0:
+                continue
+            m = np.zeros_like(shade)
+            cv2.fillPoly(m, [np.round((poly - (x0, y0)) * 4).astype(np.int32)], 1.0, cv2.LINE_AA, 2)
+            shade = np.maximum(shade, level * cv2.GaussianBlur(m, (0, 0), sigma))
+        light = (1.0 - BROW_SHADOW * shade)[..., None] ** np.asarray(SHADOW_TINT, np.float32)
+        frame[y0:y1, x0:x1] = np.clip(frame[y0:y1, x0:x1] * light, 0, 255).astype(np.uint8)
+        return frame
 
     def inverse_map(self, moved: np.ndarray) -> np.ndarray:
         """Exact piecewise-affine inverse: for every output pixel, the portrait point it shows

@@ -1,5 +1,6 @@
 """The expression rig on a real portrait: each action unit moves what it should, the way FACS says."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -230,6 +231,30 @@ def test_the_brow_lowerer_draws_furrows_between_the_brows(portrait, relaxed):
     outside = np.ones_like(plain, bool)
     outside[y - 2 * h : y + 2 * h, x - 2 * h : x + 2 * h] = False
     assert np.abs(plain - furrowed)[outside].max() < 1.0  # and nowhere else
+
+
+def test_a_lowered_brow_shades_the_upper_lid_and_a_raised_one_does_not(portrait, relaxed):
+    """Anger's brow, drawn down, shadows the skin between it and the eye (darker, in the skin's
+    hue: blue darkens more than red); surprise's and sadness's brows and a smile cast none."""
+    from generators.face.renderer import BROW_LOWER_RIGHT, LID_LINE_RIGHT, Renderer
+    from generators.face.rig import PROTOTYPES
+
+    r = Renderer(portrait, relaxed)
+    for emotion in ("surprised", "sad", "happy", "fearful"):
+        assert r.brow_shadow_level(relaxed.displace(PROTOTYPES[emotion])) == (0.0, 0.0), emotion
+    half, full = (r.brow_shadow_level(relaxed.displace({"AU4": a})) for a in (0.6, 1.2))
+    assert 0.0 < half[0] < full[0] and full[0] > 0.5 and full[1] > 0.5  # deeper as the brow comes down
+    d = relaxed.displace({"AU4": 1.2})
+    lit, shaded = (r.render(d, shadow=s).astype(float) for s in (0.0, full))
+    pts = portrait.landmarks + d
+    band = np.zeros(lit.shape[:2], np.uint8)  # between the right brow's lower edge and its upper lid
+    cv2.fillPoly(band, [np.round(np.concatenate([pts[list(BROW_LOWER_RIGHT)], pts[list(LID_LINE_RIGHT)][::-1]]))
+                        .astype(np.int32)], 1)
+    inside = band.astype(bool)
+    loss = 1.0 - shaded[inside].mean(0) / lit[inside].mean(0)  # per channel, RGB
+    assert loss.mean() > 0.15 and loss[2] > loss[0]
+    below = (slice(int(pts[152, 1]) - int(0.3 * relaxed.iod), int(pts[152, 1])), slice(None))  # the chin
+    assert np.abs(lit[below] - shaded[below]).max() == 0.0
 
 
 def test_a_dropping_chin_stretches_the_neck_instead_of_folding_over_it(portrait, relaxed):
