@@ -8,7 +8,10 @@ handles, fading to zero away from them), limited to a region where the anatomy n
 upper lid moves, the lower does not; the lower lip and jaw, not the upper lip). The jaw (AU26) is
 a rotation of the lower face about a pivot between the ears. The lip corner depressor (AU15)
 bends the lips as a band (``FROWN``), and the skin below them takes a downward move over its
-whole height to the jaw line (``Rig._spread_down``), so that it is squeezed, not folded over.
+whole height to the jaw line (``Rig._spread_down``), so that it is squeezed, not folded over;
+likewise the skin between each upper lid and its brow comes down by their moves in proportion to
+its place between them (``Rig._even_lid_skin``), so a lowered brow squeezes it instead of
+folding it over the lid.
 Blinks close each upper lid onto its lower lid, measured on the portrait. Parameters are in [0, 1] (FACS intensity E = 1; a slight
 negative value is allowed by the motion model and clipped here).
 
@@ -177,6 +180,14 @@ GAZE_TRAVEL = 0.55
 #: lid as far as the top of the iris goes (a lid that stayed put bared the white above the iris:
 #: a stare). This share of the iris's move; the lower lid is left where it is.
 LID_FOLLOW = 1.0
+#: Brows drawn together (AU4, AU9) move a point toward the midline by at most this share of its
+#: distance from it at intensity 1 (0.75 at the rig's ceiling, 1.25): the skin is bunched, not
+#: pushed across the midline.
+BROW_SQUEEZE = 0.6
+#: The brows' lower edges, right then left, outer to inner; the upper lids' outlines corner to
+#: corner, right then left.
+BROW_LOWER_EDGE = (46, 53, 52, 65, 55, 276, 283, 282, 295, 285)
+UPPER_LID_LINE = (33, 246, 161, 160, 159, 158, 157, 173, 133, 263, 466, 388, 387, 386, 385, 384, 398, 362)
 #: Corner lift (IOD) that a relaxed mouth may have before it counts as a smile: relaxed mouth
 #: corners sit about level with the lips' midline; AU12 at 1 lifts them 0.10 IOD (above).
 RELAXED_LIFT = 0.02
@@ -199,6 +210,9 @@ class Rig:
         self.side = np.sign(q[:, 0] + 1e-9)  # -1 image-left half, +1 image-right half
         self.regions = self._regions(q)
         self.basis = {au: self._au_field(au) for au in AU_HANDLES}  # (478, 2) face coords each
+        # brows drawn together bunch the skin between them instead of pushing it across
+        for au in ("AU4", "AU9"):
+            self.basis[au] = self._no_fold_over_lid(self.basis[au])
         self.basis["AU15"] = self._spread_down(self._bend_field(-FROWN[0], FROWN[1]))
         self.basis["AU26"] = self._jaw_field()
         # the mouth opens as a lens: the corners, held by the muscles that meet there, barely part
@@ -211,6 +225,7 @@ class Rig:
             for au, share in (("AU24", 1.0), ("AU23", 0.8), ("AU17", 0.5)):
                 self.basis[au] = self.basis[au] + share * closure
         self._blink_w = self._blink_weights()
+        self._lid_skin = self._lid_skin_weights()
         # iris radius (IOD), from the mesh's iris rings
         self.iris_radius = float(np.mean([np.linalg.norm(q[c + 1 : c + 5] - q[c], axis=1).mean()
                                           for c in (468, 473)]))
@@ -296,6 +311,77 @@ class Rig:
         field = (w @ d) / np.maximum(1.0, w.sum(1, keepdims=True))
         field[list(IRIS)] = 0.0
         return field
+
+    def _no_fold_over_lid(self, field: np.ndarray) -> np.ndarray:
+        """The field with nothing moved toward the midline by more than ``BROW_SQUEEZE`` of its
+        distance from it: the skin between brows drawn together is bunched, not pushed across
+        (the Gaussian blend moved the midline's skin as far inward as the brows, so the two
+        sides crossed over at the root of the nose)."""
+        q, out = self.q, field.copy()
+        inward = -np.sign(q[:, 0]) * out[:, 0]  # > 0 toward the midline
+        cap = BROW_SQUEEZE * np.abs(q[:, 0])
+        over = inward > cap
+        out[over, 0] = -np.sign(q[over, 0]) * cap[over]
+        return out
+
+    def _lid_skin_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The skin between each upper lid and its brow: the points there (above the lid's
+        outline at their x, flat beyond the corners; below the brow's lower edge), and for each
+        the weights (rows sum to 1) of the lid's and of the brow's points at its x, each times
+        its place between them (0 at the lid, 1 at the brow)."""
+        q, idx, w_lid, w_brow = self.q, [], [], []
+        n = len(q)
+        for lid, brow in ((UPPER_LID_LINE[:9], BROW_LOWER_EDGE[:5]), (UPPER_LID_LINE[9:], BROW_LOWER_EDGE[5:])):
+            lid, brow = np.array(lid), np.array(brow)
+            lid, brow = lid[np.argsort(q[lid, 0])], brow[np.argsort(q[brow, 0])]
+            on_side = np.sign(q[:, 0]) == np.sign(q[lid, 0].mean())
+
+            def interp_weights(points: np.ndarray) -> np.ndarray:  # (n, n) linear interpolation in x
+                w = np.zeros((n, n))
+                x = np.clip(q[:, 0], q[points[0], 0], q[points[-1], 0])
+                k = np.clip(np.searchsorted(q[points, 0], x) - 1, 0, len(points) - 2)
+                a, b = points[k], points[k + 1]
+                t = (x - q[a, 0]) / np.maximum(q[b, 0] - q[a, 0], 1e-9)
+                w[np.arange(n), a] += 1 - t
+                w[np.arange(n), b] += t
+                return w
+
+            wl, wb = interp_weights(lid), interp_weights(brow)
+            lid_y, brow_y = wl @ q[:, 1], wb @ q[:, 1]
+            wl = interp_weights(lid[1:-1])  # the lid's move: its margin's, not the corners' (a
+            # tightened lower lid lifts the corners, and with them the skin above, into the brow)
+            height, span = lid_y - q[:, 1], lid_y - brow_y  # y down: > 0 above the lid
+            between = on_side & (height > 0) & (height < span) & (self.regions["above_eye"] > 0.5)
+            between[list(IRIS) + list(lid) + list(brow)] = False
+            t = np.where(between, height / np.maximum(span, 1e-9), 0.0)
+            for i in np.nonzero(between)[0]:
+                idx.append(i)
+                w_lid.append(wl[i] * (1 - t[i]))
+                w_brow.append(wb[i] * t[i])
+        return np.array(idx, dtype=int), np.array(w_lid).reshape(-1, n), np.array(w_brow).reshape(-1, n)
+
+    def _even_lid_skin(self, d: np.ndarray) -> np.ndarray:
+        """The skin between lid and brow comes down by their moves in proportion to its place
+        between them (uniform strain), so a lowered brow squeezes it evenly and nothing passes
+        below what lay under it; a raised brow stretches it as the handles do,
+        most just above the lid, where the lid's loose skin unfolds (evenly stretched, the faces
+        of the LFW panel read less surprised: 0.33 against 0.38). Brows drawn in take it along
+        sideways in proportion too (toward the midline by at most ``BROW_SQUEEZE`` x 1.25 of its
+        distance from it, so the root of the nose is not pushed across). The blend of Gaussian
+        handles had brought
+        the skin just under a lowered brow down nearly as far as the brow, past the skin just
+        above a lid held still or raised: triangles turned over (a bright seam across the root
+        of the nose and at the inner corners of anger's eyes)."""
+        idx, w_lid, w_brow = self._lid_skin
+        if len(idx):
+            even = (w_lid + w_brow) @ d
+            x = self.q[idx, 0]
+            cap = BROW_SQUEEZE * 1.25 * np.abs(x)  # toward the midline, at most (the rig's ceiling)
+            d[idx, 0] = np.where(-np.sign(x) * even[:, 0] > cap, -np.sign(x) * cap, even[:, 0])
+            # y down: where the even share comes down, it is taken; where it goes up, the
+            # handles' move if that goes up further
+            d[idx, 1] = np.where(even[:, 1] > 0, even[:, 1], np.minimum(d[idx, 1], even[:, 1]))
+        return d
 
     def _spread_down(self, field: np.ndarray) -> np.ndarray:
         """A field that moves the lower lip down, with the skin below it taking the move over its
@@ -459,6 +545,7 @@ class Rig:
         for au, v in params.items():
             if au in self.basis and v:
                 d += float(np.clip(v, -0.25, 1.25)) * self.basis[au]
+        d = self._even_lid_skin(d)
         if gaze_down:
             d += self._lid_follow_field(float(gaze_down))
         if blink:

@@ -285,6 +285,23 @@ def test_open_lips_close_as_a_jaw_closes(portrait, relaxed):
     assert _turned_skin_triangles(portrait, relaxed, {}) == 0
 
 
+def test_brows_drawn_down_and_together_fold_no_skin_over_the_lids(portrait, relaxed):
+    """Anger's brows at the rig's ceiling, with the lids raised (AU5) or tightened (AU7): the
+    skin between brow and lid is squeezed evenly, nothing turns over (the blend of handles had
+    folded it over the lids and across the root of the nose: 19 triangles for AU4 alone), the
+    lid comes down little, and the skin between still comes down in order, brow most."""
+    from generators.face.rig import BROW_LOWER_EDGE
+
+    for params in ({"AU4": 1.25}, {"AU4": 1.25, "AU5": 0.6, "AU7": 1.1}, {"AU4": 1.25, "AU1": 1.25},
+                   {"AU9": 1.25, "AU4": 0.5}):
+        assert _turned_skin_triangles(portrait, relaxed, params) == 0, params
+    down = (relaxed.displace({"AU4": 1.0}) - relaxed.displace({})) @ relaxed.axes[1] / relaxed.iod
+    brow = down[list(BROW_LOWER_EDGE)].mean()
+    assert brow > 0.05  # the brow comes down
+    assert abs(down[[159, 386]]).max() < 0.4 * brow  # the lid, less than half as far
+    assert 0.01 < down[[56, 286]].min() < down[[65, 295]].min()  # the crease above the lid, less
+
+
 def _turned_skin_triangles(portrait, rig, params) -> int:
     """Triangles of the face's skin that a frame turns over. The lips' own inner mesh (the face
     mesh's 80 lip points) is left out: small triangles at the corners of the lips still turn over
