@@ -365,7 +365,7 @@ class Rig:
         between them (uniform strain), so a lowered brow squeezes it evenly and nothing passes
         below what lay under it; a raised brow stretches it as the handles do,
         most just above the lid, where the lid's loose skin unfolds (evenly stretched, the faces
-        of the LFW panel read less surprised: 0.33 against 0.38). Brows drawn in take it along
+        of the LFW panel read less surprised: 0.34 against 0.38). Brows drawn in take it along
         sideways in proportion too (toward the midline by at most ``BROW_SQUEEZE`` x 1.25 of its
         distance from it, so the root of the nose is not pushed across). The blend of Gaussian
         handles had brought
