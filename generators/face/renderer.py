@@ -41,7 +41,15 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from generators.face.portrait import LEFT_EYE, RIGHT_EYE, Portrait
-from generators.face.rig import GAZE_TRAVEL, INNER_LIP_PAIRS, INNER_LIP_RING, IRIS, Rig
+from generators.face.rig import (
+    BROW_LOWER_EDGE,
+    GAZE_TRAVEL,
+    INNER_LIP_PAIRS,
+    INNER_LIP_RING,
+    IRIS,
+    UPPER_LID_LINE,
+    Rig,
+)
 
 UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
@@ -77,9 +85,8 @@ BROW_SHADOW_FROM, BROW_SHADOW_FULL, BROW_SHADOW, BROW_SHADOW_BLUR = 0.1, 0.5, 0.
 SHADOW_TINT = (0.8, 1.0, 1.15)
 #: The brows' lower edges and the upper lids corner to corner (the shadow lies between them),
 #: and each eye's corners (what the brow's height is measured from).
-BROW_LOWER_RIGHT, BROW_LOWER_LEFT = (46, 53, 52, 65, 55), (276, 283, 282, 295, 285)
-LID_LINE_RIGHT = (33, 246, 161, 160, 159, 158, 157, 173, 133)
-LID_LINE_LEFT = (263, 466, 388, 387, 386, 385, 384, 398, 362)
+BROW_LOWER_RIGHT, BROW_LOWER_LEFT = BROW_LOWER_EDGE[:5], BROW_LOWER_EDGE[5:]
+LID_LINE_RIGHT, LID_LINE_LEFT = UPPER_LID_LINE[:9], UPPER_LID_LINE[9:]
 #: The lower lid's margin (thinner, with shorter lashes), IOD.
 LOWER_LID_MARGIN = 0.012
 LOWER_LID_RIGHT = (155, 154, 153, 145, 144, 163, 7)

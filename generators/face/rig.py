@@ -180,9 +180,11 @@ GAZE_TRAVEL = 0.55
 #: lid as far as the top of the iris goes (a lid that stayed put bared the white above the iris:
 #: a stare). This share of the iris's move; the lower lid is left where it is.
 LID_FOLLOW = 1.0
+#: The largest AU intensity the rig takes (FACS's E is 1; guidance may ask a little beyond it).
+AU_CEILING = 1.25
 #: Brows drawn together (AU4, AU9) move a point toward the midline by at most this share of its
-#: distance from it at intensity 1 (0.75 at the rig's ceiling, 1.25): the skin is bunched, not
-#: pushed across the midline.
+#: distance from it at intensity 1 (0.75 at ``AU_CEILING``): the skin is bunched, not pushed
+#: across the midline.
 BROW_SQUEEZE = 0.6
 #: The brows' lower edges, right then left, outer to inner; the upper lids' outlines corner to
 #: corner, right then left.
@@ -212,7 +214,7 @@ class Rig:
         self.basis = {au: self._au_field(au) for au in AU_HANDLES}  # (478, 2) face coords each
         # brows drawn together bunch the skin between them instead of pushing it across
         for au in ("AU4", "AU9"):
-            self.basis[au] = self._no_fold_over_lid(self.basis[au])
+            self.basis[au][:, 0] = _toward_midline_at_most(self.basis[au][:, 0], q[:, 0], BROW_SQUEEZE)
         self.basis["AU15"] = self._spread_down(self._bend_field(-FROWN[0], FROWN[1]))
         self.basis["AU26"] = self._jaw_field()
         # the mouth opens as a lens: the corners, held by the muscles that meet there, barely part
@@ -312,24 +314,13 @@ class Rig:
         field[list(IRIS)] = 0.0
         return field
 
-    def _no_fold_over_lid(self, field: np.ndarray) -> np.ndarray:
-        """The field with nothing moved toward the midline by more than ``BROW_SQUEEZE`` of its
-        distance from it: the skin between brows drawn together is bunched, not pushed across
-        (the Gaussian blend moved the midline's skin as far inward as the brows, so the two
-        sides crossed over at the root of the nose)."""
-        q, out = self.q, field.copy()
-        inward = -np.sign(q[:, 0]) * out[:, 0]  # > 0 toward the midline
-        cap = BROW_SQUEEZE * np.abs(q[:, 0])
-        over = inward > cap
-        out[over, 0] = -np.sign(q[over, 0]) * cap[over]
-        return out
-
-    def _lid_skin_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _lid_skin_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """The skin between each upper lid and its brow: the points there (above the lid's
         outline at their x, flat beyond the corners; below the brow's lower edge), and for each
-        the weights (rows sum to 1) of the lid's and of the brow's points at its x, each times
-        its place between them (0 at the lid, 1 at the brow)."""
-        q, idx, w_lid, w_brow = self.q, [], [], []
+        the weights (the row sums to 1) of the lid's points at its x times its distance from the
+        brow's and of the brow's points at its x times its place between them (0 at the lid, 1
+        at the brow): an even share of their moves."""
+        q, idx, rows = self.q, [], []
         n = len(q)
         for lid, brow in ((UPPER_LID_LINE[:9], BROW_LOWER_EDGE[:5]), (UPPER_LID_LINE[9:], BROW_LOWER_EDGE[5:])):
             lid, brow = np.array(lid), np.array(brow)
@@ -356,9 +347,8 @@ class Rig:
             t = np.where(between, height / np.maximum(span, 1e-9), 0.0)
             for i in np.nonzero(between)[0]:
                 idx.append(i)
-                w_lid.append(wl[i] * (1 - t[i]))
-                w_brow.append(wb[i] * t[i])
-        return np.array(idx, dtype=int), np.array(w_lid).reshape(-1, n), np.array(w_brow).reshape(-1, n)
+                rows.append(wl[i] * (1 - t[i]) + wb[i] * t[i])
+        return np.array(idx, dtype=int), np.array(rows).reshape(-1, n)
 
     def _even_lid_skin(self, d: np.ndarray) -> np.ndarray:
         """The skin between lid and brow comes down by their moves in proportion to its place
@@ -366,18 +356,16 @@ class Rig:
         below what lay under it; a raised brow stretches it as the handles do,
         most just above the lid, where the lid's loose skin unfolds (evenly stretched, the faces
         of the LFW panel read less surprised: 0.34 against 0.38). Brows drawn in take it along
-        sideways in proportion too (toward the midline by at most ``BROW_SQUEEZE`` x 1.25 of its
-        distance from it, so the root of the nose is not pushed across). The blend of Gaussian
-        handles had brought
-        the skin just under a lowered brow down nearly as far as the brow, past the skin just
-        above a lid held still or raised: triangles turned over (a bright seam across the root
-        of the nose and at the inner corners of anger's eyes)."""
-        idx, w_lid, w_brow = self._lid_skin
+        sideways in proportion too (toward the midline by at most ``BROW_SQUEEZE`` x
+        ``AU_CEILING`` of its distance from it, so the root of the nose is not pushed across).
+        The blend of Gaussian handles had brought the skin just under a lowered brow down nearly
+        as far as the brow, past the skin just above a lid held still or raised: triangles
+        turned over (a bright seam across the root of the nose and at the inner corners of
+        anger's eyes)."""
+        idx, weights = self._lid_skin
         if len(idx):
-            even = (w_lid + w_brow) @ d
-            x = self.q[idx, 0]
-            cap = BROW_SQUEEZE * 1.25 * np.abs(x)  # toward the midline, at most (the rig's ceiling)
-            d[idx, 0] = np.where(-np.sign(x) * even[:, 0] > cap, -np.sign(x) * cap, even[:, 0])
+            even = weights @ d
+            d[idx, 0] = _toward_midline_at_most(even[:, 0], self.q[idx, 0], BROW_SQUEEZE * AU_CEILING)
             # y down: where the even share comes down, it is taken; where it goes up, the
             # handles' move if that goes up further
             d[idx, 1] = np.where(even[:, 1] > 0, even[:, 1], np.minimum(d[idx, 1], even[:, 1]))
@@ -544,7 +532,7 @@ class Rig:
         d = self.rest_field.copy()
         for au, v in params.items():
             if au in self.basis and v:
-                d += float(np.clip(v, -0.25, 1.25)) * self.basis[au]
+                d += float(np.clip(v, -0.25, AU_CEILING)) * self.basis[au]
         d = self._even_lid_skin(d)
         if gaze_down:
             d += self._lid_follow_field(float(gaze_down))
@@ -593,3 +581,10 @@ def default_direction_model() -> DirectionVectorModel:
     )
     model.axes = model._fit_axes()
     return model
+
+
+def _toward_midline_at_most(dx: np.ndarray, x: np.ndarray, share: float) -> np.ndarray:
+    """Sideways moves ``dx`` (face coordinates) of points at ``x`` with any move toward the
+    midline limited to ``share`` of the point's distance from it."""
+    cap = share * np.abs(x)
+    return np.where(-np.sign(x) * dx > cap, -np.sign(x) * cap, dx)
