@@ -46,10 +46,12 @@ logger = logging.getLogger(__name__)
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 #: correlate -> direction (+1 up, -1 down) per emotion: Juslin & Laukka (2003) Table 7 (anger,
 #: happiness, fear, sadness: F0 level, intensity, rate), Scherer (2003) for surprise (F0 only).
-#: "tempo" is source duration / converted duration (> 1 faster).
+#: "tempo" is source duration / converted duration (> 1 faster). Smiling raises the formants
+#: (Tartter 1980): the median F3 over voiced frames for happiness (F3 follows the vocal tract's
+#: length and is the steadiest of the three; Eide & Gish 1996 normalise speakers by it).
 LITERATURE = {
     "angry": {"f0_median_st": 1, "level_db": 1, "tempo": 1},
-    "happy": {"f0_median_st": 1, "level_db": 1, "tempo": 1},
+    "happy": {"f0_median_st": 1, "level_db": 1, "tempo": 1, "f3_median_hz": 1},
     "fearful": {"f0_median_st": 1, "tempo": 1},
     "sad": {"f0_median_st": -1, "level_db": -1, "tempo": -1},
     "surprised": {"f0_median_st": 1},

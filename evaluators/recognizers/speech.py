@@ -51,6 +51,8 @@ FEATURES = (
     "mfcc1_mean", "mfcc2_mean", "mfcc3_mean", "mfcc4_mean", "mfcc1_std", "mfcc2_std", "mfcc3_std",
     "mfcc4_std", "flux_mean", "flux_std", "syllable_rate", "mean_unvoiced_s", "hnr_std_db",
     "alpha_unvoiced",
+    # where the formants lie (eGeMAPS has F1-F3): smiling raises them (Tartter 1980)
+    "f1_log", "f2_log", "f3_log",
 )
 #: the 24 functionals of the first speech-prosody-v1 weights (a checkpoint lists its own)
 FEATURES_V1 = FEATURES[:24]
@@ -183,12 +185,18 @@ def acoustic_features(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     su = spec[uv].mean(0) if uv.sum() >= 3 else s
     bu = lambda lo, hi: su[(freqs >= lo) & (freqs < hi)]  # noqa: E731
     alpha_uv = 10 * np.log10(bu(1000, 5000).sum() / bu(50, 1000).sum())
+    # F1-F3 medians over voiced frames (log Hz)
+    from evaluators.metrics.speech import lpc_formants
+
+    fm = lpc_formants(x, SR, np.where(voiced, f0, 0.0), HOP)
+    formants = np.log(np.median(fm, 0)) if len(fm) else np.log([500.0, 1500.0, 2500.0])
     extra = [
         np.percentile(sv, 20), np.percentile(sv, 50), np.percentile(sv, 80), f0_rise, f0_fall,
         final_slope, np.percentile(adb, 20), np.percentile(adb, 80), loud_rise, loud_fall, shimmer,
         *cv.mean(0), *cv.std(0), float(fa.mean()) if fa.size else 0.0,
         float(fa.std()) if fa.size else 0.0, syl / speech_s,
         float(np.mean(useg)) if len(useg) else 0.0, float(np.std(hnr)) if hnr else 0.0, alpha_uv,
+        *formants,
     ]
     return np.array([
         np.mean(sv), np.percentile(sv, 10), np.percentile(sv, 90), np.std(sv),

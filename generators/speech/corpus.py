@@ -35,6 +35,7 @@ from conditioning.audio import load_audio
 from generators.speech.features import (
     SR,
     content_features,
+    formant_factor,
     prosody_features,
     world_analyze,
 )
@@ -287,7 +288,7 @@ def _tilt_db_per_octave(sp: np.ndarray) -> np.ndarray:
 
 
 def pair_targets(neutral: str | Path, emotional: str | Path) -> tuple[Utterance, np.ndarray, np.ndarray]:
-    """Frame-level changes (T_neutral, 5) and their summary (8,) from a parallel pair.
+    """Frame-level changes (T_neutral, 6) and their summary (9,) from a parallel pair.
 
     Returns the neutral utterance's features, the changes that turn it into the emotional one
     (aligned to the neutral frames), and the utterance-level prosody change (``profiles.PROSODY``).
@@ -326,7 +327,8 @@ def pair_targets(neutral: str | Path, emotional: str | Path) -> tuple[Utterance,
     hi = slice(n.ap.shape[1] // 4, None)
     breath = np.clip(to_n(e.ap[:, hi].mean(1)) - n.ap[:, hi].mean(1), 0, 1) * vn
     rate = -np.log(np.convolve(counts, np.ones(9) / 9, mode="same").clip(0.25, 4))
-    changes = np.stack([d_st, gain, tilt, breath, rate], axis=1).astype(np.float32)
+    formant = formant_factor(n.sp, vn, e.sp, e.f0 > 0)
+    changes = np.stack([d_st, gain, tilt, breath, rate, np.full(T, formant) * vn], axis=1).astype(np.float32)
     speech = en > en.max() - 40
     st_n = 12 * np.log2(n.f0[vn] / np.median(n.f0[vn])) if vn.any() else np.zeros(1)
     st_e = 12 * np.log2(e.f0[e.f0 > 0] / np.median(e.f0[e.f0 > 0])) if (e.f0 > 0).any() else st_n
@@ -340,6 +342,7 @@ def pair_targets(neutral: str | Path, emotional: str | Path) -> tuple[Utterance,
         float(np.mean(breath[vn])) if vn.any() else 0.0,
         float(np.mean(d_st[tail]) - np.median(d_st)),
         float(np.std(ee[ee > ee.max() - 40]) / (np.std(en[speech]) + 1e-3) - 1.0),
+        formant,
     ])
     enc = load_speaker_encoder()
     utt = Utterance(content[0], prosody_features(n), enc.embed(wavs[0], SR).astype(np.float32),
@@ -349,7 +352,7 @@ def pair_targets(neutral: str | Path, emotional: str | Path) -> tuple[Utterance,
 
 #: The spread of speakers' own neutral baselines, drawn per clip of the recognizer corpus (raw
 #: prosody-change units: F0 level st, F0 range log, loudness dB, rate log, tilt dB/oct).
-BASELINE_SPREAD = np.array([4.0, 0.2, 0.0, 0.1, 1.0, 0.0, 0.0, 0.0])
+BASELINE_SPREAD = np.array([4.0, 0.2, 0.0, 0.1, 1.0, 0.0, 0.0, 0.0, 0.03])
 
 
 def read_real(path: str | Path) -> np.ndarray:
@@ -394,7 +397,7 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
     For each voice and sentence (sentences drawn with a seed different from the generator's),
     a category (neutral included) and an intensity in [0.5, 1.3] are drawn, each prosody
     dimension varied by +-25 %; with ``baseline``, a random neutral baseline is added first (F0
-    level +-4 st, range, rate +-10 %, tilt +-1 dB/oct: ``BASELINE_SPREAD``), so that thirteen
+    level +-4 st, range, rate +-10 %, tilt +-1 dB/oct, formants +-3 %: ``BASELINE_SPREAD``), so that thirteen
     voices stand for many speakers and absolute pitch alone cannot name an emotion; the change is
     realised on the utterance by ``rule_changes`` and
     re-synthesised as the pipeline does (WORLD, then HiFi-GAN with the source's unvoiced frames),
@@ -416,7 +419,7 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
     from conditioning.vocabulary import CATEGORIES
     from generators.speech.features import apply_prosody, rule_changes, synthesize
     from generators.speech.pipeline_speech import limit_peaks, vocode
-    from generators.speech.profiles import clip_raw, from_z
+    from generators.speech.profiles import PROSODY, clip_raw, from_z
 
     out = Path(out_dir)
     voices = voices or default_voices()
@@ -435,9 +438,9 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
         c = np.zeros(len(CATEGORIES))
         if cat != "neutral":
             c[CATEGORIES.index(cat)] = inten
-        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(0.75, 1.25, 8)
+        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(0.75, 1.25, len(PROSODY))
         if baseline:  # this clip's "speaker" has its own neutral: few voices, many baselines
-            raw = raw + rng.uniform(-1, 1, 8) * BASELINE_SPREAD
+            raw = raw + rng.uniform(-1, 1, len(PROSODY)) * BASELINE_SPREAD
         raw = clip_raw(raw)
         moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
         y = vocode(voc, mel, synthesize(moved), wav, moved)
@@ -505,7 +508,7 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
     from conditioning.vocabulary import CATEGORIES
     from generators.speech.features import apply_prosody, rule_changes, synthesize
     from generators.speech.pipeline_speech import limit_peaks, vocode
-    from generators.speech.profiles import clip_raw, from_z
+    from generators.speech.profiles import PROSODY, clip_raw, from_z
 
     out = Path(out_dir)
     voices = voices or default_voices()
@@ -536,7 +539,7 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
         c = np.zeros(len(CATEGORIES))
         if cat != "neutral":
             c[CATEGORIES.index(cat)] = inten
-        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(1 - variation, 1 + variation, 8)
+        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(1 - variation, 1 + variation, len(PROSODY))
         raw = clip_raw(raw + base)
         moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
         y = vocode(voc, mel, synthesize(moved), wav, moved)
@@ -545,7 +548,7 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
         return "neutral" if cat == "neutral" else f"{cat}@{inten:.3f}"
 
     def group_setup(source_ref: bool) -> tuple[np.ndarray, float]:
-        base = np.zeros(8) if source_ref else rng.uniform(-1, 1, 8) * BASELINE_SPREAD
+        base = np.zeros(len(PROSODY)) if source_ref else rng.uniform(-1, 1, len(PROSODY)) * BASELINE_SPREAD
         return base, float(rng.uniform(-level_db, level_db))
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,8 +15,8 @@ of every feature is one mel frame.
 - **speaker**: the GE2E embedding (``conditioning.speaker``).
 
 ``apply_prosody`` realises per-frame changes (F0 in semitones, gain in dB, spectral tilt, added
-aperiodicity, local speaking rate) on the WORLD parameters; ``synthesize`` turns them back into a
-waveform (WORLD), whose mel spectrogram the HiFi-GAN vocoder then re-synthesises.
+aperiodicity, local speaking rate, a factor on the formant frequencies) on the WORLD parameters;
+``synthesize`` turns them back into a waveform (WORLD), whose mel spectrogram the HiFi-GAN vocoder then re-synthesises.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ HOP = MEL.hop
 FRAME_MS = 1000.0 * HOP / SR
 N_CEP = 20
 #: per-frame change channels the model generates, and the scale each is standardised by
-CHANGES = ("f0_st", "gain_db", "tilt", "breath", "rate")
-CHANGE_SCALES = np.array([3.0, 4.0, 2.0, 0.15, 0.1], dtype=np.float32)
+CHANGES = ("f0_st", "gain_db", "tilt", "breath", "rate", "formant")
+CHANGE_SCALES = np.array([3.0, 4.0, 2.0, 0.15, 0.1, 0.03], dtype=np.float32)
 PROSODY_FEATURES = ("f0_rel", "voiced", "energy_rel", "to_end")
 FINAL_SECONDS = 0.35
 
@@ -158,10 +158,10 @@ def final_ramp(voiced: np.ndarray) -> np.ndarray:
 
 
 def rule_changes(pros: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Per-frame changes (T, 5) that realise prosody-change vectors ``raw`` on an utterance.
+    """Per-frame changes (T, 6) that realise prosody-change vectors ``raw`` on an utterance.
 
     ``pros`` is the utterance's ``prosody_features`` (T, 4).
-    ``raw`` is (8,) for the utterance or (T, 8) per frame, in the order of
+    ``raw`` is (9,) for the utterance or (T, 9) per frame, in the order of
     ``profiles.PROSODY``. This is the literature profile made concrete on one utterance: it is
     what the embedded default is trained to generate (training.py), and what the recognizer's
     training corpus is rendered with.
@@ -171,17 +171,62 @@ def rule_changes(pros: np.ndarray, raw: np.ndarray) -> np.ndarray:
         raw = np.repeat(raw[None], len(pros), axis=0)
     st, voiced, e_rel = pros[:, 0] * 3.0, pros[:, 1] > 0, pros[:, 2] * 10.0
     ramp = final_ramp(voiced)
-    f0_shift, f0_range, loud, rate, tilt, breath, final, dyn = raw.T
+    f0_shift, f0_range, loud, rate, tilt, breath, final, dyn, formant = raw.T
     d_st = f0_shift + (np.exp(f0_range) - 1.0) * st + final * ramp
     gain = loud + dyn * np.clip(e_rel, -20, 8)
-    return np.stack([d_st, gain, tilt, breath, rate], axis=1).astype(np.float32)
+    return np.stack([d_st, gain, tilt, breath, rate, formant], axis=1).astype(np.float32)
+
+
+def warp_envelope(log_sp: np.ndarray, log_factor: np.ndarray) -> np.ndarray:
+    """The log envelope (T, F) with its frequency axis scaled by ``exp(log_factor)`` per frame: a
+    factor above 1 moves every formant up in proportion (what a shorter vocal tract does); the
+    top bin is held beyond the Nyquist frequency."""
+    T, F = log_sp.shape
+    src = np.arange(F)[None] / np.exp(np.asarray(log_factor, dtype=np.float64))[:, None]
+    src = np.clip(src, 0, F - 1)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, F - 1)
+    w = src - i0
+    rows = np.arange(T)[:, None]
+    return log_sp[rows, i0] * (1 - w) + log_sp[rows, i1] * w
+
+
+def _flat_log_ltas(sp: np.ndarray, frames: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """The mean log envelope of ``frames`` in ``band``, its straight-line trend (on a log-frequency
+    axis) removed: what is left is the formant pattern, not the level or the tilt."""
+    y = np.log(np.maximum(sp[frames], 1e-30)).mean(0)[band]
+    x = np.log(np.arange(len(sp[0]))[band])
+    return y - np.polyval(np.polyfit(x, y, 1), x)
+
+
+def formant_factor(sp_a: np.ndarray, voiced_a: np.ndarray, sp_b: np.ndarray, voiced_b: np.ndarray,
+                   max_log: float = 0.12) -> float:
+    """The log factor on frequency that best maps envelope ``a``'s formants onto ``b``'s: the
+    long-term mean envelopes of the voiced frames (300 Hz - 4 kHz, trend removed) compared over a
+    grid of warps (0.25 % steps). For two renditions of the same words (a recording and its
+    conversion, or a parallel pair) it measures how far the formants moved; it needs no
+    alignment, as both say the same phones."""
+    if voiced_a.sum() < 5 or voiced_b.sum() < 5:
+        return 0.0
+    freqs = _freqs(sp_a.shape[1])
+    band = (freqs >= 300) & (freqs <= 4000)
+    target = _flat_log_ltas(sp_b, voiced_b, band)
+    log_a = np.log(np.maximum(sp_a[voiced_a], 1e-30)).mean(0, keepdims=True)
+    grid = np.arange(-max_log, max_log + 1e-9, 0.0025)
+    scores = []
+    for g in grid:
+        warped = np.exp(warp_envelope(log_a, np.array([g])))
+        cand = _flat_log_ltas(warped, np.array([0]), band)
+        scores.append(np.corrcoef(cand, target)[0, 1])
+    return float(grid[int(np.argmax(scores))])
 
 
 def apply_prosody(feats: WorldFeatures, changes: np.ndarray) -> WorldFeatures:
-    """Apply per-frame changes (T, 5): F0 st, gain dB, tilt dB/oct, added aperiodicity, log rate."""
+    """Apply per-frame changes (T, 6): F0 st, gain dB, tilt dB/oct, added aperiodicity, log rate,
+    log factor on the formant frequencies (voiced frames' envelope only)."""
     changes = np.asarray(changes, dtype=np.float64)
     T = feats.frames
-    d_st, gain, tilt, breath, lograte = changes.T
+    d_st, gain, tilt, breath, lograte, formant = changes.T
     # time warp: source frame i lasts 1/rate_i output frames
     dur = np.exp(-np.clip(lograte, -0.7, 0.7))
     ends = np.cumsum(dur)
@@ -203,6 +248,9 @@ def apply_prosody(feats: WorldFeatures, changes: np.ndarray) -> WorldFeatures:
     voiced = f0_src > 0
     f0 = np.where(voiced, f0_src * 2.0 ** (lin(d_st) / 12.0), 0.0)
     f0 = np.where(voiced, np.clip(f0, 50.0, 900.0), 0.0)
+    warp = np.clip(lin(formant), -0.2, 0.2) * voiced
+    if np.any(warp != 0):
+        log_sp = warp_envelope(log_sp, warp)
     freqs = _freqs(feats.sp.shape[1])
     octaves = np.log2(np.maximum(freqs, 500.0) / 500.0)  # 0 below 500 Hz
     log_gain = np.log(10.0) / 10.0 * (lin(gain)[:, None] + lin(tilt)[:, None] * octaves[None])

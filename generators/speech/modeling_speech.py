@@ -3,8 +3,8 @@
 ``ProsodyDenoiser`` is a diffusers ``ModelMixin`` (so it saves, loads and moves like any diffusers
 model): a stack of dilated 1-D residual convolutions over the frame axis (receptive field about
 2 s), each block modulated (FiLM) by the diffusion timestep and the speaker embedding. The noisy
-sample is the (5, T) change trajectory (F0 semitones, gain, tilt, aperiodicity, local rate; see
-``features.CHANGES``); the per-frame condition stacks the content cepstrum, the source prosody,
+sample is the (6, T) change trajectory (F0 semitones, gain, tilt, aperiodicity, local rate, formant
+factor; see ``features.CHANGES``); the per-frame condition stacks the content cepstrum, the source prosody,
 the steered emotion embedding and an "emotion given" flag. The emotion is fused at every reverse
 step; dropping it (flag 0, embedding 0) during training gives the unconditional branch for
 classifier-free guidance. Because the emotion enters per frame, an ``EmotionCurve`` changes the
@@ -29,8 +29,8 @@ class ProsodyDenoiser(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(
         self,
-        out_channels: int = 5,
-        cond_channels: int = 33,
+        out_channels: int = 6,
+        cond_channels: int = 34,
         speaker_dim: int = 256,
         channels: int = 96,
         dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16),

@@ -14,6 +14,7 @@ tilt            spectral tilt change above 500 Hz, dB per octave (> 0 brighter) 
 breath          aperiodicity added in voiced frames (0..1, breathy/lax voice)           0.15
 final           rise (> 0) or fall of F0 over the last 0.35 s of voicing, semitones     2 st
 dynamics        factor on the loudness contour's excursions (> 0 more contrast)         0.2
+formant         log of the factor on formant frequencies (> 0 higher: a shorter tract)  0.03
 ==============  =====================================================================  ======
 
 The embedding is standardised by the scales above. ``default_direction_model`` gives each
@@ -29,6 +30,10 @@ Scherer (1996, JPSP 70(3)), Scherer (2003, Speech Communication 40):
   raised;
 - sadness: low F0 level, low F0 variability, low intensity, slow rate, little high-frequency
   energy (steep tilt), breathy/lax voice, falling contours;
+- smiling while speaking (happiness) shortens the vocal tract and spreads the lips, which raises
+  the formant frequencies as well as F0; listeners hear it from the audio alone (Tartter 1980,
+  Perception & Psychophysics 27(1); Drahota, Costall & Reddy 2008, Speech Communication 50(4)).
+  Happiness gets it here; the other categories leave the formants where they are;
 - surprise: a large F0 rise and wide range, rising final contour (Scherer 2003);
 - tenderness/calm: low F0, low variability, low intensity, slow rate, soft (steep) spectrum;
 - disgust and contempt: low F0, slow rate (Banse & Scherer 1996); weaker evidence.
@@ -45,25 +50,25 @@ import numpy as np
 
 from conditioning import DirectionVectorModel
 
-PROSODY = ("f0_shift", "f0_range", "loudness", "rate", "tilt", "breath", "final", "dynamics")
-SCALES = np.array([3.0, 0.3, 4.0, 0.1, 2.0, 0.15, 2.0, 0.2])
+PROSODY = ("f0_shift", "f0_range", "loudness", "rate", "tilt", "breath", "final", "dynamics", "formant")
+SCALES = np.array([3.0, 0.3, 4.0, 0.1, 2.0, 0.15, 2.0, 0.2, 0.03])
 #: Hard limits on the raw values, whatever the spec (keeps exaggerated specs speech-like).
 LIMITS = np.array(
     [[-7.0, 9.0], [-1.2, 1.0], [-12.0, 10.0], [-0.45, 0.35], [-6.0, 6.0], [0.0, 0.6],
-     [-6.0, 8.0], [-0.6, 0.6]]
+     [-6.0, 8.0], [-0.6, 0.6], [-0.1, 0.1]]
 )
 
 #: Raw prosody change at intensity 1 (f0_shift st, f0_range log, loudness dB, rate log, tilt dB/oct,
-#: breath, final st, dynamics).
+#: breath, final st, dynamics, formant log factor).
 PROFILES: dict[str, tuple[float, ...]] = {
-    "angry": (3.0, np.log(1.35), 7.0, np.log(1.12), 3.0, 0.0, -1.5, 0.3),
-    "happy": (3.5, np.log(1.55), 4.0, np.log(1.08), 1.0, 0.0, 1.5, 0.15),
-    "fearful": (4.5, np.log(0.7), -1.0, np.log(1.18), 0.5, 0.25, 1.0, -0.1),
-    "sad": (-2.5, np.log(0.6), -6.0, np.log(0.8), -3.0, 0.2, -2.0, -0.25),
-    "surprised": (5.0, np.log(1.8), 3.0, np.log(0.95), 1.0, 0.0, 5.0, 0.1),
-    "calm": (-1.5, np.log(0.8), -4.0, np.log(0.88), -2.0, 0.1, -1.0, -0.15),
-    "disgusted": (-2.0, np.log(1.1), 0.0, np.log(0.85), 0.5, 0.05, -2.0, 0.05),
-    "contempt": (-1.5, np.log(1.15), -1.0, np.log(0.9), 0.0, 0.0, -1.5, 0.0),
+    "angry": (3.0, np.log(1.35), 7.0, np.log(1.12), 3.0, 0.0, -1.5, 0.3, 0.0),
+    "happy": (3.5, np.log(1.55), 4.0, np.log(1.08), 1.0, 0.0, 1.5, 0.15, np.log(1.05)),
+    "fearful": (4.5, np.log(0.7), -1.0, np.log(1.18), 0.5, 0.25, 1.0, -0.1, 0.0),
+    "sad": (-2.5, np.log(0.6), -6.0, np.log(0.8), -3.0, 0.2, -2.0, -0.25, 0.0),
+    "surprised": (5.0, np.log(1.8), 3.0, np.log(0.95), 1.0, 0.0, 5.0, 0.1, 0.0),
+    "calm": (-1.5, np.log(0.8), -4.0, np.log(0.88), -2.0, 0.1, -1.0, -0.15, 0.0),
+    "disgusted": (-2.0, np.log(1.1), 0.0, np.log(0.85), 0.5, 0.05, -2.0, 0.05, 0.0),
+    "contempt": (-1.5, np.log(1.15), -1.0, np.log(0.9), 0.0, 0.0, -1.5, 0.0, 0.0),
 }
 
 

@@ -73,7 +73,7 @@ class SyntheticExamples:
         return c
 
     def draw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(cond (T, 33), target (T, 5) standardised, speaker (256,), emotion flag)."""
+        """(cond (T, 34), target (T, 6) standardised, speaker (256,), emotion flag)."""
         rng = self.rng
         u = self.utts[rng.integers(len(self.utts))]
         T = len(u.prosody)
@@ -86,7 +86,10 @@ class SyntheticExamples:
             z = (1 - a) * z_a + a * z_b
         else:
             z = np.repeat(z_a[None], T, axis=0)
-        raw = clip_raw(from_z(z))
+        raw = from_z(z)
+        if rng.random() < 0.25:  # formant moves beyond the profiles' (a smile's), so every value is seen
+            raw[:, PROSODY.index("formant")] += rng.uniform(-0.05, 0.05)
+        raw = clip_raw(raw)
         changes = rule_changes(u.prosody, raw)
         voiced = u.prosody[:, 1]
         changes[:, 0] += _smooth_noise(rng, T, 0.35) * voiced

@@ -196,7 +196,7 @@ def test_embedded_default_hears_louder_higher_speech_as_more_aroused():
     feats = world_analyze(src)
 
     def moved(f0, rng, loud, rate, tilt):
-        raw = np.array([f0, rng, loud, rate, tilt, 0.0, 0.0, 0.0])
+        raw = np.array([f0, rng, loud, rate, tilt, 0.0, 0.0, 0.0, 0.0])
         y = synthesize(apply_prosody(feats, rule_changes(prosody_features(feats), raw)))
         return y / max(1.0, np.abs(y).max() / 0.95)
 

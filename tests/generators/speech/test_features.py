@@ -9,6 +9,7 @@ from generators.speech.features import (
     FRAME_MS,
     apply_prosody,
     content_features,
+    formant_factor,
     prosody_features,
     rule_changes,
     synthesize,
@@ -56,6 +57,34 @@ def test_each_change_moves_its_parameter(feats):
     c[:, 3] = 0.3
     breathy = apply_prosody(feats, c)
     assert breathy.ap[v].mean() > feats.ap[v].mean()
+    c[:] = 0
+    c[:, 5] = np.log(1.05)  # formants 5 % up, in voiced frames only
+    smiled = apply_prosody(feats, c)
+    assert np.allclose(smiled.sp[~v], feats.sp[~v]) and not np.allclose(smiled.sp[v], feats.sp[v])
+    assert np.allclose(smiled.f0, feats.f0)
+
+
+def test_the_formant_warp_is_measured_back(feats):
+    """A known warp of the envelope, re-synthesised and analysed again: ``formant_factor`` (the
+    generator's, for parallel data) and the evaluation's median F3 (LPC) both see it, and neither
+    mistakes a brighter, louder, higher voice for moved formants."""
+    from evaluators.metrics.speech import prosody_statistics
+
+    pros = prosody_features(feats)
+    k = PROSODY.index("formant")
+    base = prosody_statistics(synthesize(feats), 22050)["f3_median_hz"]
+    moved = {}
+    for lf in (0.0, 0.05):
+        raw = np.zeros(len(PROSODY))
+        raw[k] = lf
+        raw[0], raw[2], raw[4] = 3.0, 4.0, 1.5  # higher, louder, brighter
+        y = synthesize(apply_prosody(feats, rule_changes(pros, raw)))
+        again = world_analyze(y)
+        assert abs(formant_factor(feats.sp, feats.f0 > 0, again.sp, again.f0 > 0) - lf) < 0.012
+        moved[lf] = np.log(prosody_statistics(y, 22050)["f3_median_hz"] / base)
+    # LPC formant picking is coarser than the warp search: F3 stays within 2 % when the formants
+    # stay, and rises by at least 1.5 % of the 5 % when they move
+    assert abs(moved[0.0]) < 0.02 and moved[0.05] - moved[0.0] > 0.015, moved
 
 
 def test_a_brighter_voice_does_not_make_a_fricative_louder_than_the_level_asked(feats):
@@ -107,4 +136,7 @@ def test_direction_model_signs_match_the_literature():
     assert m.directions["angry"][i["loudness"]] > 0 and m.directions["sad"][i["loudness"]] < 0
     assert m.directions["sad"][i["rate"]] < 0 and m.directions["fearful"][i["rate"]] > 0
     assert m.directions["surprised"][i["final"]] > 0
+    # a smile raises the formants (Tartter 1980); no other category moves them
+    assert m.directions["happy"][i["formant"]] > 0
+    assert all(m.directions[c][i["formant"]] == 0 for c in m.directions if c != "happy")
     assert m.axes is not None

@@ -6,12 +6,14 @@ import soundfile as sf
 import torch
 
 from conditioning import parse_emotion
+from generators.speech.features import CHANGES
 from generators.speech.pipeline_speech import (
     OVERLAP_FRAMES,
     WINDOW_FRAMES,
     EmotionVoiceConversionPipeline,
     limit_peaks,
 )
+from generators.speech.profiles import PROSODY
 
 
 def g(seed=0):
@@ -25,7 +27,7 @@ def test_converts_a_real_recording(tiny_pipeline, real_clip):
     assert np.isfinite(out.audio).all()
     assert 20 * np.log10(np.abs(out.audio).max()) <= -1.0 + 1e-3
     assert 0.5 < out.duration / (len(wav) / sr) < 2.0
-    assert out.changes.shape[1] == 5 and out.embedding.shape[1] == 8
+    assert out.changes.shape[1] == len(CHANGES) == 6 and out.embedding.shape[1] == len(PROSODY) == 9
 
 
 def test_stereo_any_rate_and_path_input(tiny_pipeline, real_clip, tmp_path):
@@ -55,9 +57,9 @@ def test_long_input_windows_overlap_and_cover(tiny_pipeline):
     T = WINDOW_FRAMES * 2 + 300
     rng = np.random.default_rng(0)
     content, pros = rng.normal(size=(T, 20)).astype(np.float32), np.zeros((T, 4), np.float32)
-    emb = np.zeros((T, 8), np.float32)
+    emb = np.zeros((T, len(PROSODY)), np.float32)
     x = tiny_pipeline._generate(content, pros, emb, np.zeros(256, np.float32), 1, 1.0, g())
-    assert x.shape == (T, 5) and np.isfinite(x).all()
+    assert x.shape == (T, len(CHANGES)) and np.isfinite(x).all()
     assert OVERLAP_FRAMES < WINDOW_FRAMES
 
 

@@ -72,6 +72,7 @@ def test_dtw_targets_recover_a_known_change(tmp_path):
     feats = world_analyze(load_audio(src, target_sr=22050).wav)
     raw = np.zeros(len(PROSODY))
     raw[0], raw[2], raw[3] = 4.0, 5.0, np.log(0.8)  # +4 st, +5 dB, 20 % slower
+    raw[PROSODY.index("formant")] = np.log(1.05)  # formants 5 % up
     y = synthesize(apply_prosody(feats, rule_changes(prosody_features(feats), raw)))
     sf.write(tmp_path / "e.wav", y, 22050)
     neutral_resynth = synthesize(feats)
@@ -80,7 +81,8 @@ def test_dtw_targets_recover_a_known_change(tmp_path):
     assert abs(measured[0] - 4.0) < 1.0, measured
     assert abs(measured[2] - 5.0) < 1.5, measured
     assert measured[3] < -0.1, measured
-    assert changes.shape[1] == 5
+    assert abs(measured[PROSODY.index("formant")] - np.log(1.05)) < 0.015, measured
+    assert changes.shape[1] == len(PROSODY) - 3  # per frame: F0, gain, tilt, breath, rate, formant
 
 
 def test_tiny_training_run_saves_and_resumes(tmp_path):
@@ -106,7 +108,7 @@ def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(
     from generators.speech.corpus import render_rule_corpus
 
     paired = {"group_size": 2, "emotional_per_sentence": 1, "source_reference_share": 0.5}
-    out = render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=5, paired=paired)
+    out = render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=6, paired=paired)
     with open(out / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["group"] for r in rows} == {"00_g00", "00_g01"}
@@ -129,5 +131,5 @@ def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(
     assert sorted((r["group"], r["text"]) for r in resynth) == sorted((r["group"], r["text"]) for r in raw)
     assert all(r["emotion"] == "neutral" and r["role"] == "clip" for r in resynth)
     stamp = (out / "labels.csv").stat().st_mtime_ns
-    render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=5, paired=paired)
+    render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=6, paired=paired)
     assert (out / "labels.csv").stat().st_mtime_ns == stamp
