@@ -98,34 +98,33 @@ def lpc_formants(x: np.ndarray, sr: int, f0: np.ndarray, hop: int) -> np.ndarray
     three formants found: linear prediction (autocorrelation method, order 2 + kHz, 25 ms Hamming
     windows after pre-emphasis), the angles of the predictor's roots with bandwidths under 500 Hz,
     lowest three above 200 Hz (the usual recipe of formant trackers; eGeMAPS reports F1-F3 too)."""
-    from scipy.linalg import solve_toeplitz
-
     order = 2 + sr // 1000
     n = int(0.025 * sr)
     x = np.append(x[:1], x[1:] - 0.63 * x[:-1])
-    win = np.hamming(n)
-    out = []
-    for i in np.flatnonzero(f0 > 0):
-        s = max(0, i * hop - n // 2)
-        fr = x[s : s + n]
-        if len(fr) < n:
-            continue
-        fr = fr * win
-        r = np.correlate(fr, fr, "full")[n - 1 : n + order]
-        if r[0] <= 1e-12:
-            continue
-        try:
-            a = solve_toeplitz(r[:-1], r[1:])
-        except np.linalg.LinAlgError:
-            continue
-        roots = np.roots(np.concatenate([[1.0], -a]))
-        roots = roots[np.imag(roots) > 0]
-        f = np.angle(roots) * sr / (2 * np.pi)
-        bw = -np.log(np.abs(roots) + 1e-12) * sr / np.pi
-        f = np.sort(f[(f > 200) & (f < sr / 2 - 200) & (bw < 500)])
-        if len(f) >= 3:
-            out.append(f[:3])
-    return np.array(out).reshape(-1, 3)
+    starts = np.maximum(0, np.flatnonzero(f0 > 0) * hop - n // 2)
+    starts = starts[starts + n <= len(x)]
+    if not starts.size:
+        return np.zeros((0, 3))
+    frames = x[starts[:, None] + np.arange(n)[None]] * np.hamming(n)[None]
+    spec = np.fft.rfft(frames, 2 * n, axis=1)
+    r = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, : order + 1]
+    r = r[r[:, 0] > 1e-12]
+    if not len(r):
+        return np.zeros((0, 3))
+    # the normal equations of each frame (Toeplitz in its autocorrelation), solved together
+    idx = np.abs(np.arange(order)[:, None] - np.arange(order)[None])
+    R = r[:, idx] + 1e-9 * r[:, :1, None] * np.eye(order)[None]
+    a = np.linalg.solve(R, r[:, 1:, None])[..., 0]
+    # roots of 1 - sum a_k z^-k: the eigenvalues of the companion matrices
+    comp = np.zeros((len(a), order, order))
+    comp[:, 0] = a
+    comp[:, np.arange(1, order), np.arange(order - 1)] = 1.0
+    roots = np.linalg.eigvals(comp)
+    f = np.angle(roots) * sr / (2 * np.pi)
+    bw = -np.log(np.abs(roots) + 1e-12) * sr / np.pi
+    ok = (np.imag(roots) > 0) & (f > 200) & (f < sr / 2 - 200) & (bw < 500)
+    f = np.sort(np.where(ok, f, np.inf), axis=1)[:, :3]
+    return f[np.isfinite(f).all(1)]
 
 
 def _mcep(x: np.ndarray, order: int = 24) -> np.ndarray:

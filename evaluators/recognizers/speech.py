@@ -555,7 +555,7 @@ def _corpus_features(rows: list[dict], augment: int, seed: int, cache: Path | No
 
 
 #: bump when acoustic_features changes, so cached functionals are not reused
-_FEATURE_CODE = 3
+_FEATURE_CODE = 4
 
 
 def _fit(X: np.ndarray, y: np.ndarray, vad: np.ndarray, hidden: int, epochs: int, seed: int):
