@@ -182,6 +182,11 @@ GAZE_TRAVEL = 0.55
 LID_FOLLOW = 1.0
 #: The largest AU intensity the rig takes (FACS's E is 1; guidance may ask a little beyond it).
 AU_CEILING = 1.25
+#: The brow raisers stop at E: the frontalis lifts the brows only as far as the forehead's skin
+#: gives, and past E the rig's lift had run out of forehead (the skin was pushed up under the hair,
+#: its edge a straight cut across a fringe at 4x, and the lids' skin stretched thin), so what
+#: guidance asks beyond it is not shown. The other AUs take up to ``AU_CEILING``.
+AU_LIMITS = {"AU1": 1.0, "AU2": 1.0}
 #: Brows drawn together (AU4, AU9) move a point toward the midline by at most this share of its
 #: distance from it at intensity 1 (0.75 at ``AU_CEILING``): the skin is bunched, not pushed
 #: across the midline.
@@ -532,7 +537,7 @@ class Rig:
         d = self.rest_field.copy()
         for au, v in params.items():
             if au in self.basis and v:
-                d += float(np.clip(v, -0.25, AU_CEILING)) * self.basis[au]
+                d += float(np.clip(v, -0.25, AU_LIMITS.get(au, AU_CEILING))) * self.basis[au]
         d = self._even_lid_skin(d)
         if gaze_down:
             d += self._lid_follow_field(float(gaze_down))

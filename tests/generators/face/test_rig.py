@@ -58,6 +58,16 @@ def test_brows_raise_and_lower(rig):
         abs((rig.portrait.landmarks[336] - rig.portrait.landmarks[107])[0])
 
 
+def test_brows_rise_no_further_than_facs_e_and_lower_past_it(rig):
+    inner, outer = (107, 336), (70, 300)
+    for au, idx in (("AU1", inner), ("AU2", outer)):
+        at_e = _dy(rig, {au: 1.0}, idx)
+        assert at_e < -0.05
+        assert _dy(rig, {au: 1.2}, idx) == pytest.approx(at_e)  # guidance's overshoot not shown
+        assert _dy(rig, {au: 0.8}, idx) > at_e + 0.01  # below E it still grows
+    assert _dy(rig, {"AU4": 1.2}, inner) > _dy(rig, {"AU4": 1.0}, inner) + 0.01
+
+
 def test_anger_glares_under_lowered_brows(relaxed):
     """EMFACS anger (4+5+7): the brows come down and together and the lower lids rise, while
     AU5 holds the upper lids open against the lowered brows (a glare): they may not be lowered
