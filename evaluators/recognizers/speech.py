@@ -595,7 +595,8 @@ def _balanced(per: dict) -> float:
 def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 64, epochs: int = 400,
                      seed: int = 0, augment: int = 0, meta: dict | None = None,
                      holdout_speakers: int = 0, reference_hidden: int | None = None,
-                     pool: bool = False, reference_inputs: str = "delta") -> SpeechEmotionRecognizer:
+                     pool: bool = False, reference_inputs: str = "delta",
+                     exclude_features: tuple[str, ...] | list[str] = ()) -> SpeechEmotionRecognizer:
     """Fit speech-prosody-v1 on a labelled folder; writes safetensors + config to ``out_dir``.
 
     ``augment`` degraded copies of each clip (``degrade``; a clip and its reference share the
@@ -606,7 +607,14 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
     speaker-normalised reading is fitted too (inputs: the clip's functionals and their difference
     from the reference's, ``reference_inputs``; several references, ``;``-separated, are averaged;
     with ``pool`` every
-    clip's references are all of its group's that say other words, ``pool_references``)."""
+    clip's references are all of its group's that say other words, ``pool_references``).
+    ``exclude_features`` names functionals the heads do not read (the checkpoint lists the ones
+    it does)."""
+    unknown = [f for f in exclude_features if f not in FEATURES]
+    if unknown:
+        raise ValueError(f"unknown functionals to exclude: {unknown}; known: {', '.join(FEATURES)}")
+    used = [f for f in FEATURES if f not in set(exclude_features)]
+    cols = np.array([FEATURES.index(f) for f in used])
     folder = Path(folder)
     rows = read_corpus(folder)
     if pool:
@@ -625,7 +633,7 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
             vad.append(r["spec"].vad)
             speaker.append(r["speaker"])
             group.append(r["group"])
-    X, R, y, vad = np.stack(X), np.stack(R), np.array(y), np.array(vad)
+    X, R, y, vad = np.stack(X)[:, cols], np.stack(R)[:, cols], np.array(y), np.array(vad)
     speaker, group, has_ref = np.array(speaker), np.array(group), np.array(has_ref)
     XR = _reference_inputs(X, R, reference_inputs)
     rng = np.random.default_rng(seed)
@@ -663,7 +671,7 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
         head = _fit(X, y, vad, hidden, epochs, seed)
         if ref_head is not None:
             ref_head = _fit(XR[has_ref], y[has_ref], vad[has_ref], ref_head.model.cat.in_features, epochs, seed)
-    rec = SpeechEmotionRecognizer(head.model, head.mean, head.scale, info, FEATURES, ref_head, reference_inputs)
+    rec = SpeechEmotionRecognizer(head.model, head.mean, head.scale, info, used, ref_head, reference_inputs)
     rec.save_pretrained(out_dir)
     return rec
 

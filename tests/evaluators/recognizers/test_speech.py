@@ -76,6 +76,22 @@ def test_train_on_a_labelled_folder_and_read_back(tmp_path):
     assert -1 <= reading.arousal <= 1 and reading.as_spec().dominant == "angry"
 
 
+def test_excluded_functionals_are_not_read_and_the_checkpoint_says_so(tmp_path):
+    folder = _paired_folder(tmp_path)
+    gone = ("alpha_unvoiced", "mean_unvoiced_s")
+    rec = train_recognizer(folder, tmp_path / "model", hidden=16, epochs=50, exclude_features=gone)
+    again = SpeechEmotionRecognizer.from_pretrained(tmp_path / "model")
+    assert again.features == tuple(f for f in FEATURES if f not in gone) == rec.features
+    assert again.mean.shape == (len(FEATURES) - 2,) and again.reference_head.mean.shape == (len(FEATURES) - 2,)
+    # a clip that differs from another only in an excluded functional reads the same
+    f = acoustic_features(voice(150, 0.3, seed=3), SR)
+    g = f.copy()
+    g[FEATURES.index("alpha_unvoiced")] += 20.0
+    assert again.read_features(g)[0].probabilities == again.read_features(f)[0].probabilities
+    with pytest.raises(ValueError, match="unknown functionals"):
+        train_recognizer(folder, tmp_path / "m2", hidden=8, epochs=5, exclude_features=["no_such"])
+
+
 def _paired_folder(tmp_path):
     """Speakers with their own pitch and level; angry = higher and louder than the speaker's own
     neutral, sad = lower and quieter. Every clip's reference is that speaker's neutral of another
