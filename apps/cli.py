@@ -398,6 +398,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                pool=bool(tr.get("pool_references", False)),
                                reference_inputs=str(tr.get("reference_inputs", "delta")),
                                exclude_features=list(tr.get("exclude_features") or ()),
+                               ensemble=int(tr.get("ensemble", 1)),
                                meta={"data": str(folder), "recipe": cfg})
         ref = rec.meta.get("reference")
         print(f"wrote {out} (held-out accuracy {rec.meta['validation_accuracy']:.3f}"

@@ -57,7 +57,7 @@ RECOGNIZERS: dict[str, RecognizerInfo] = {
         "music-audio-v1", "music", "audio", "this project: audio features (chroma mode, tempo, onsets, "
         "loudness, brightness), literature-signed weights", "Apache-2.0 (this project)", _music_audio),
     "speech-prosody-v1": RecognizerInfo(
-        "speech-prosody-v1", "speech", "audio", "this project: 24 acoustic functionals -> MLP, trained by "
+        "speech-prosody-v1", "speech", "audio", "this project: acoustic functionals (eGeMAPS-style) -> five averaged MLPs, trained by "
         "`affect train speech-recognizer`", "Apache-2.0 (this project's weights)", _speech_prosody),
     "speech-cues-v1": RecognizerInfo(
         "speech-cues-v1", "speech", "audio", "this project: the same functionals, literature-signed "

@@ -6,7 +6,8 @@ in the spirit of the extended Geneva Minimalistic Acoustic Parameter Set (eGeMAP
 spread, range, movement, final contour and jitter (WORLD DIO/StoneMask pitch); loudness level and
 spread; alpha ratio, Hammarberg index and spectral slope (how much high-frequency energy);
 harmonics-to-noise ratio; speaking-rate proxies (voiced segments per second, voiced share, pause
-share). A small MLP maps the standardised functionals to the nine categories and to VAD. It is
+share). A small MLP (or an ensemble of them, averaged) maps the standardised functionals to the
+nine categories and to VAD. It is
 trained by ``affect train speech-recognizer`` on any labelled folder (``labels.csv`` with
 ``file,emotion``); the embedded weights were trained on a synthetic corpus (README: what it
 learned from, and its limits). It never imports a generator.
@@ -239,6 +240,35 @@ class _MLP(nn.Module):
         return self.cat(h), torch.tanh(self.vad(h)), h
 
 
+class _Ensemble(nn.Module):
+    """MLPs fitted alike from different initialisations. A reading averages their probabilities
+    and VAD (returned as the log of the mean probability, so a softmax gives the mean back); the
+    embedding is their hidden features side by side. Small MLPs fitted on a synthetic corpus read
+    out-of-corpus voices differently from one initialisation to the next; the average is steadier
+    (deep ensembles: Lakshminarayanan, Pritzel & Blundell 2017)."""
+
+    def __init__(self, members: list[_MLP]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    @property
+    def cat(self) -> nn.Linear:
+        return self.members[0].cat
+
+    def forward(self, x):
+        outs = [m(x) for m in self.members]
+        p = torch.stack([torch.softmax(o[0], -1) for o in outs]).mean(0)
+        return (torch.log(p.clamp_min(1e-12)), torch.stack([o[1] for o in outs]).mean(0),
+                torch.cat([o[2] for o in outs], -1))
+
+
+def _network(n_in: int, hidden: int, members: int) -> nn.Module:
+    """One MLP, or an ensemble of ``members`` (a checkpoint's config says ``ensemble``)."""
+    if members <= 1:
+        return _MLP(n_in, hidden, len(CATEGORIES))
+    return _Ensemble([_MLP(n_in, hidden, len(CATEGORIES)) for _ in range(members)])
+
+
 def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = X.mean(0)
     # a floor on the scale: a feature nearly constant in training must not explode at test time
@@ -270,7 +300,7 @@ class _Head:
 
 
 class SpeechEmotionRecognizer:
-    """speech-prosody-v1: acoustic functionals -> MLP -> categories + VAD.
+    """speech-prosody-v1: acoustic functionals -> MLP (or an ensemble of MLPs) -> categories + VAD.
 
     Two readings share the weights folder. The **plain** reading sees one clip. The
     **speaker-normalised** reading (``reference=`` the same speaker's neutral speech) sees the
@@ -316,14 +346,15 @@ class SpeechEmotionRecognizer:
         cfg = json.loads((path / "config.json").read_text())
         state = load_file(str(path / "model.safetensors"))
         feats = cfg.get("features", list(FEATURES_V1))
-        model = _MLP(len(feats), int(cfg["hidden"]), len(CATEGORIES))
+        members = int(cfg.get("ensemble", 1))
+        model = _network(len(feats), int(cfg["hidden"]), members)
         model.load_state_dict({k: v.float() for k, v in state.items() if not k.startswith(("norm.", "ref."))})
         head, inputs = None, "delta"
         if "ref.norm.mean" in state:
             ref = cfg["reference"]
             inputs = ref.get("inputs", "delta")
             n_in = len(feats) * (2 if inputs == "clip+delta" else 1)
-            m = _MLP(n_in, int(ref["hidden"]), len(CATEGORIES))
+            m = _network(n_in, int(ref["hidden"]), members)
             m.load_state_dict({k[4:]: v.float() for k, v in state.items()
                                if k.startswith("ref.") and not k.startswith("ref.norm.")})
             head = _Head(m.eval(), state["ref.norm.mean"].double().numpy(), state["ref.norm.scale"].double().numpy())
@@ -340,7 +371,8 @@ class SpeechEmotionRecognizer:
         state["norm.scale"] = torch.from_numpy(self.scale).float()
         cfg = dict(self.meta)
         cfg.update({"name": self.name, "features": list(self.features), "categories": list(CATEGORIES),
-                    "hidden": self.model.cat.in_features})
+                    "hidden": self.model.cat.in_features,
+                    "ensemble": len(self.model.members) if isinstance(self.model, _Ensemble) else 1})
         if self.reference_head is not None:
             h = self.reference_head
             state.update({f"ref.{k}": v.detach().contiguous() for k, v in h.model.state_dict().items()})
@@ -558,8 +590,13 @@ def _corpus_features(rows: list[dict], augment: int, seed: int, cache: Path | No
 _FEATURE_CODE = 4
 
 
-def _fit(X: np.ndarray, y: np.ndarray, vad: np.ndarray, hidden: int, epochs: int, seed: int):
-    """A class-weighted, regularised MLP fit (full batch); returns the head."""
+def _fit(X: np.ndarray, y: np.ndarray, vad: np.ndarray, hidden: int, epochs: int, seed: int,
+         members: int = 1):
+    """A class-weighted, regularised MLP fit (full batch); returns the head. With ``members`` > 1,
+    that many MLPs from seeds ``seed``, ``seed + 1``, ... make an ensemble (``_Ensemble``)."""
+    if members > 1:
+        heads = [_fit(X, y, vad, hidden, epochs, seed + k) for k in range(members)]
+        return _Head(_Ensemble([h.model for h in heads]).eval(), heads[0].mean, heads[0].scale)
     mean, scale = _standardise(X)
     torch.manual_seed(seed)
     model = _MLP(X.shape[1], hidden, len(CATEGORIES), dropout=0.2)
@@ -596,7 +633,8 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
                      seed: int = 0, augment: int = 0, meta: dict | None = None,
                      holdout_speakers: int = 0, reference_hidden: int | None = None,
                      pool: bool = False, reference_inputs: str = "delta",
-                     exclude_features: tuple[str, ...] | list[str] = ()) -> SpeechEmotionRecognizer:
+                     exclude_features: tuple[str, ...] | list[str] = (),
+                     ensemble: int = 1) -> SpeechEmotionRecognizer:
     """Fit speech-prosody-v1 on a labelled folder; writes safetensors + config to ``out_dir``.
 
     ``augment`` degraded copies of each clip (``degrade``; a clip and its reference share the
@@ -609,7 +647,7 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
     with ``pool`` every
     clip's references are all of its group's that say other words, ``pool_references``).
     ``exclude_features`` names functionals the heads do not read (the checkpoint lists the ones
-    it does)."""
+    it does). ``ensemble``: MLPs per reading, fitted from different seeds and averaged."""
     unknown = [f for f in exclude_features if f not in FEATURES]
     if unknown:
         raise ValueError(f"unknown functionals to exclude: {unknown}; known: {', '.join(FEATURES)}")
@@ -649,7 +687,7 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
         split = f"{len(held)} of {len(groups)} groups held out"
     val_plain = np.flatnonzero(is_val)
     val_ref = np.flatnonzero(is_val & has_ref)
-    head = _fit(X[~is_val], y[~is_val], vad[~is_val], hidden, epochs, seed)
+    head = _fit(X[~is_val], y[~is_val], vad[~is_val], hidden, epochs, seed, ensemble)
     acc, per = _accuracy(head, X[val_plain], y[val_plain])
     info = dict(meta or {})
     info.update({"clips": len(clips), "examples": len(X), "augment": augment,
@@ -660,7 +698,7 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
     if has_ref.any():
         rh = reference_hidden or hidden
         tr = ~is_val & has_ref
-        ref_head = _fit(XR[tr], y[tr], vad[tr], rh, epochs, seed)
+        ref_head = _fit(XR[tr], y[tr], vad[tr], rh, epochs, seed, ensemble)
         racc, rper = _accuracy(ref_head, XR[val_ref], y[val_ref])
         info["reference"] = {"hidden": rh, "validation_accuracy": round(racc, 4),
                              "validation_balanced_accuracy": _balanced(rper), "pooled_references": pool,
@@ -668,9 +706,10 @@ def train_recognizer(folder: str | Path, out_dir: str | Path, *, hidden: int = 6
         logger.info("speech recognizer: speaker-normalised held-out accuracy %.3f (%s)", racc, split)
     logger.info("speech recognizer: %d examples, held-out accuracy %.3f (%s)", len(X), acc, split)
     if holdout_speakers:  # the shipped weights see every speaker
-        head = _fit(X, y, vad, hidden, epochs, seed)
+        head = _fit(X, y, vad, hidden, epochs, seed, ensemble)
         if ref_head is not None:
-            ref_head = _fit(XR[has_ref], y[has_ref], vad[has_ref], ref_head.model.cat.in_features, epochs, seed)
+            ref_head = _fit(XR[has_ref], y[has_ref], vad[has_ref], ref_head.model.cat.in_features, epochs, seed,
+                            ensemble)
     rec = SpeechEmotionRecognizer(head.model, head.mean, head.scale, info, used, ref_head, reference_inputs)
     rec.save_pretrained(out_dir)
     return rec

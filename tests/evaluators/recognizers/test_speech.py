@@ -92,6 +92,27 @@ def test_excluded_functionals_are_not_read_and_the_checkpoint_says_so(tmp_path):
         train_recognizer(folder, tmp_path / "m2", hidden=8, epochs=5, exclude_features=["no_such"])
 
 
+def test_an_ensemble_reads_the_mean_of_its_members_and_round_trips(tmp_path):
+    import torch
+
+    folder = _paired_folder(tmp_path)
+    rec = train_recognizer(folder, tmp_path / "model", hidden=8, epochs=60, ensemble=3)
+    again = SpeechEmotionRecognizer.from_pretrained(tmp_path / "model")
+    assert again.meta["ensemble"] == 3 and len(again.model.members) == 3
+    assert len(again.reference_head.model.members) == 3
+    f = acoustic_features(voice(140, 0.2, seed=4), SR)
+    ref = acoustic_features(voice(120, 0.2, seed=5), SR)
+    r, r_ref = again.read_features(f)[0], again.read_features(f, ref)[0]
+    z = torch.from_numpy(np.clip((f - again.mean) / again.scale, -6, 6)[None]).float()
+    with torch.inference_mode():
+        each = [torch.softmax(m.eval()(z)[0], -1)[0].numpy() for m in again.model.members]
+    assert not np.allclose(each[0], each[1])  # the members differ (own seeds)
+    mean = np.mean(each, axis=0)
+    assert [r.probabilities[c] for c in CATEGORIES] == pytest.approx(mean.tolist(), abs=1e-5)
+    assert r.embedding.shape == (3 * 8,)
+    assert rec.read_features(f, ref)[0].probabilities == pytest.approx(r_ref.probabilities, abs=1e-6)
+
+
 def _paired_folder(tmp_path):
     """Speakers with their own pitch and level; angry = higher and louder than the speaker's own
     neutral, sad = lower and quieter. Every clip's reference is that speaker's neutral of another
