@@ -8,8 +8,8 @@ spread; alpha ratio, Hammarberg index and spectral slope (how much high-frequenc
 harmonics-to-noise ratio; speaking-rate proxies (voiced segments per second, voiced share, pause
 share). A small MLP (or an ensemble of them, averaged) maps the standardised functionals to the
 nine categories and to VAD. It is trained by ``affect train speech-recognizer`` on any labelled
-folder (``labels.csv`` with ``file,emotion``); the embedded weights were trained on a synthetic corpus (README: what it
-learned from, and its limits). It never imports a generator.
+folder (``labels.csv`` with ``file,emotion``); the embedded weights were trained on a synthetic
+corpus (README: what it learned from, and its limits). It never imports a generator.
 
 **hub** backends: any ``transformers`` audio-classification checkpoint (for example a wav2vec2
 model fine-tuned for emotion) through ``HubSpeechEmotionRecognizer``; its labels are mapped onto
