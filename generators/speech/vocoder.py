@@ -76,6 +76,21 @@ def _padding(kernel: int, dilation: int = 1) -> int:
     return (kernel * dilation - dilation) // 2
 
 
+def _conv(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)``; for a (B, C, 1, T) channels-last ``x`` the same convolution as a 2-D one of
+    height 1 (the same weights, the same sums in another order). On a CPU without native
+    bfloat16 that layout runs HiFi-GAN about twice as fast as the 1-D one: oneDNN's 1-D kernels
+    are slow for the dilated convolutions (2.7x for 128 channels, kernel 11, dilation 3,
+    measured on a 2-core AVX2 CPU)."""
+    if x.dim() == 3:
+        return conv(x)
+    w = conv.weight.unsqueeze(2)
+    if isinstance(conv, nn.ConvTranspose1d):
+        return F.conv_transpose2d(x, w, conv.bias, stride=(1, conv.stride[0]), padding=(0, conv.padding[0]),
+                                  output_padding=(0, conv.output_padding[0]), dilation=(1, conv.dilation[0]))
+    return F.conv2d(x, w, conv.bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+
+
 class ResBlock(nn.Module):
     def __init__(self, channels: int, kernel: int, dilations=(1, 3, 5)):
         super().__init__()
@@ -89,7 +104,7 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+            x = x + _conv(c2, F.leaky_relu(_conv(c1, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
         return x
 
 
@@ -115,16 +130,23 @@ class HiFiGANGenerator(nn.Module):
                 self.resblocks.append(ResBlock(ch, rk, rd))
         self.conv_post = nn.Conv1d(ch, 1, 7, padding=3)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.conv_pre(mel)
+    def forward(self, mel: torch.Tensor, planar: bool | None = None) -> torch.Tensor:
+        """``planar``: run the convolutions as height-1 2-D ones in channels-last layout (see
+        ``_conv``; the same output to float rounding). By default it does for float32 on a CPU,
+        and not on CUDA or under CPU autocast to bfloat16 (where the 1-D kernels are fast)."""
+        if planar is None:
+            planar = mel.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        x = mel.unsqueeze(2).contiguous(memory_format=torch.channels_last) if planar else mel
+        x = _conv(self.conv_pre, x)
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            x = _conv(up, F.leaky_relu(x, LRELU_SLOPE))
             xs = self.resblocks[i * self.num_kernels](x)
             for j in range(1, self.num_kernels):
                 xs = xs + self.resblocks[i * self.num_kernels + j](x)
             x = xs / self.num_kernels
-        x = self.conv_post(F.leaky_relu(x))  # default slope 0.01 here, as in the reference design
-        return torch.tanh(x)[:, 0]
+        x = _conv(self.conv_post, F.leaky_relu(x))  # default slope 0.01 here, as in the reference design
+        x = torch.tanh(x)[:, 0]
+        return x[:, 0] if planar else x
 
 
 def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -31,6 +31,20 @@ def test_output_length_is_frames_times_hop():
     assert y.shape == (1, 7 * 256) and y.abs().max() <= 1
 
 
+def test_planar_layout_computes_the_same_waveform():
+    """The channels-last 2-D layout (the CPU float32 default) and the plain 1-D convolutions
+    give the same waveform, batch and all."""
+    torch.manual_seed(0)
+    g = HiFiGANGenerator(initial_channels=32).eval()
+    mel = torch.randn(2, 80, 9) - 4
+    with torch.inference_mode():
+        flat, planar, auto = g(mel, planar=False), g(mel, planar=True), g(mel)
+    assert planar.shape == flat.shape == (2, 9 * 256)
+    assert flat.abs().max() > 1e-3  # a waveform, not silence
+    assert torch.allclose(planar, flat, atol=1e-5)
+    assert torch.equal(auto, planar)
+
+
 def test_packaged_universal_weights_resynthesise_real_speech(real_clip):
     audio = load_audio(real_clip, target_sr=22050)
     mel = MelSpectrogram()
