@@ -411,9 +411,9 @@ def real_source(entry: str | dict) -> tuple[str, np.ndarray]:
     conversation) when they are given."""
     def local(f) -> Path:
         if not Path(f).is_file():
-            raise FileNotFoundError(f"real recording {f} not found (the default recognizer "
-                                    "config's recordings come from Debian's "
-                                    "pocketsphinx-testdata and alsa-utils)")
+            raise FileNotFoundError(f"real recording {f} not found (the recognizer configs' "
+                                    "recordings come from Debian's pocketsphinx-testdata and, "
+                                    "for speech_recognizer_real9.yaml, alsa-utils)")
         return Path(f)
 
     if isinstance(entry, (str, Path)):
