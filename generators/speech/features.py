@@ -172,7 +172,10 @@ def rule_changes(pros: np.ndarray, raw: np.ndarray) -> np.ndarray:
     st, voiced, e_rel = pros[:, 0] * 3.0, pros[:, 1] > 0, pros[:, 2] * 10.0
     ramp = final_ramp(voiced)
     f0_shift, f0_range, loud, rate, tilt, breath, final, dyn, formant = raw.T
-    d_st = f0_shift + (np.exp(f0_range) - 1.0) * st + final * ramp
+    # The range change scales the contour's excursions everywhere but in the final stretch, which
+    # the final movement takes over: scaled there too, a declarative fall widened by surprise's
+    # range (x1.8) would cancel its +5 st rise (the phrase would end no higher than its middle).
+    d_st = f0_shift + (np.exp(f0_range) - 1.0) * st * (1.0 - ramp) + final * ramp
     gain = loud + dyn * np.clip(e_rel, -20, 8)
     return np.stack([d_st, gain, tilt, breath, rate, formant], axis=1).astype(np.float32)
 

@@ -11,6 +11,7 @@ from generators.speech.features import (
     content_features,
     formant_factor,
     prosody_features,
+    final_ramp,
     rule_changes,
     synthesize,
     warp_mel,
@@ -122,6 +123,23 @@ def test_rule_changes_follow_the_profiles(feats):
         assert np.sign(np.median(ch[:, 1])) == sign  # level
     sad = rule_changes(pros, np.array(PROFILES["sad"]))
     assert np.all(sad[:, 4] < 0)  # slower
+
+
+def test_the_final_rise_is_not_cancelled_by_a_wider_range():
+    # a declarative contour: 300 voiced frames falling from +2 to -4 st around the median
+    T = 300
+    st = np.linspace(2.0, -4.0, T)
+    pros = np.stack([st / 3.0, np.ones(T), np.zeros(T), np.zeros(T)], axis=1).astype(np.float32)
+    raw = np.array(PROFILES["surprised"])
+    d_st = rule_changes(pros, raw)[:, 0]
+    out = st + d_st
+    ramp = final_ramp(np.ones(T, bool))
+    body, end = out[ramp == 0], out[ramp > 0.99]
+    # the last frames end above the body's median by about the rise asked for, less the fall
+    assert end.mean() - np.median(body) > 0.5 * raw[PROSODY.index("final")] - 2.0
+    assert end.mean() > out[ramp == 0][-1]  # it rises into the end
+    # outside the final stretch the range still widens the excursions
+    assert np.ptp(out[ramp == 0]) == pytest.approx(np.exp(raw[1]) * np.ptp(st[ramp == 0]), rel=1e-4)
 
 
 def test_synthesis_keeps_duration_and_is_finite(feats):
