@@ -154,7 +154,7 @@ def train_denoiser_pipeline(cfg: dict, build_examples, denoiser_class, pipeline_
     if state.step:
         examples.rng = np.random.default_rng(seed + state.step)
     batch = int(tcfg["batch_size"])
-    start = time.time()
+    start, first_step = time.time(), state.step
     losses = diffusion_training_loop(
         accelerator, state, make_scheduler(training=True),
         lambda: collate([examples.draw() for _ in range(batch)], accelerator.device), forward,
@@ -165,5 +165,6 @@ def train_denoiser_pipeline(cfg: dict, build_examples, denoiser_class, pipeline_
     pipe.direction_model = direction_model
     meta = {"recipe": cfg, "steps": state.step,
             "final_loss": float(np.mean(losses[-100:])) if losses else None,
-            "minutes": round((time.time() - start) / 60, 2), "data": data_meta, **meta}
+            "minutes": round((time.time() - start) / 60, 2),  # this run's; a resumed one started at:
+            "resumed_from_step": first_step, "data": data_meta, **meta}
     return save_final(pipe, meta, out, ecfg)

@@ -1,6 +1,7 @@
 """Training: the synthetic corpus, parallel-corpus adapters, DTW targets, a tiny run that resumes."""
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,8 @@ def test_tiny_training_run_saves_and_resumes(tmp_path):
     assert [c.name for c in ckpts] == ["step-0000002", "step-0000004"]
     again = train_speech(cfg, output_dir=str(tmp_path / "run"), max_steps=6)
     assert (tmp_path / "run" / "checkpoints" / "step-0000006").is_dir() and again == final
+    meta = json.loads((final / "training.json").read_text())
+    assert meta["steps"] == 6 and meta["resumed_from_step"] == 4  # its "minutes" are this run's
     pipe = EmotionVoiceConversionPipeline.from_pretrained(final)
     assert pipe.denoiser.config.channels == 16
 
