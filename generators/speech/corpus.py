@@ -580,7 +580,8 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
     Resumable: the recipe is written first to ``recipe.partial.json``; a render stopped part-way
     and started again with the same recipe replays every random draw and skips the files already
     written (each is written atomically, so one that exists is whole), so the finished corpus is
-    the one an unbroken render gives.
+    the one an unbroken render gives. The recipe names the settings, not the code: after a change
+    to the rules or the vocoder, render into a new folder.
     """
     import soundfile as sf
 
