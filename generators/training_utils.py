@@ -64,7 +64,8 @@ def diffusion_training_loop(accelerator, state: TrainState, scheduler, draw_batc
     """The shared v-prediction training loop of the frame-sequence denoisers.
 
     ``draw_batch()`` gives ``(x0 (B, C, T), cond (B, K, T), extra)`` tensors on the device, padded
-    frames all-zero in ``cond``; ``forward(model, x_t, t, cond, extra)`` runs the model. The last
+    frames all-zero in ``cond``, and optionally a fourth, per-frame loss weights (B, 1, T) (the
+    loss is then the weighted mean over the frames); ``forward(model, x_t, t, cond, extra)`` runs the model. The last
     ``n_emotion`` condition channels are dropped (zeroed) with probability
     ``tcfg["emotion_dropout"]`` per example, which trains the unconditional branch of
     classifier-free guidance. Checkpoints every ``checkpoint_every`` steps, at the end and when
@@ -79,9 +80,11 @@ def diffusion_training_loop(accelerator, state: TrainState, scheduler, draw_batc
     start, losses = time.time(), []
     max_minutes = tcfg.get("max_minutes")
     while state.step < max_steps:
-        x0, cond, extra = draw_batch()
+        x0, cond, extra, *weight = draw_batch()
         b = x0.shape[0]
         mask = (cond.abs().sum(1, keepdim=True) > 0).float()  # padded frames are all zero
+        if weight:
+            mask = mask * weight[0]
         keep = (torch.rand(b, 1, 1, device=x0.device) >= drop).float()
         cond = torch.cat([cond[:, :-n_emotion], cond[:, -n_emotion:] * keep], dim=1)
         noise = torch.randn_like(x0)

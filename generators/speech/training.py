@@ -35,7 +35,7 @@ from generators.speech.corpus import (
     parallel_pairs,
     scan_corpus,
 )
-from generators.speech.features import CHANGE_SCALES, FRAME_MS, rule_changes
+from generators.speech.features import CHANGE_SCALES, FRAME_MS, final_ramp, rule_changes
 from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
 from generators.training_utils import train_denoiser_pipeline
 
@@ -51,13 +51,44 @@ def _smooth_noise(rng: np.random.Generator, T: int, sigma: float, width: int = 2
     return sigma * y
 
 
-class SyntheticExamples:
+class _Cropper:
+    """Crops an example to ``crop`` frames and weighs its frames for the loss.
+
+    ``end_share``: the share of crops of a longer utterance that end where it ends (the rest
+    start anywhere). The phrase-final movement (``profiles``: the final contour over the last
+    ``FINAL_SECONDS`` of voicing) lives in the utterance's last frames; uniform crops of 3 s from
+    utterances of 3-4 s cut into it most of the time, so the model seldom saw it whole.
+    ``final_weight``: frames of that final stretch weigh ``1 + final_weight * ramp`` in the loss
+    (``features.final_ramp``, 0 -> 1 towards the last voiced frame); averaged over all frames, the
+    last 0.35 s are a tenth of a crop and its movement was learnt weakly."""
+
+    crop: int
+    end_share: float = 0.0
+    final_weight: float = 0.0
+    rng: np.random.Generator
+
+    def _crop(self, cond, target, voiced):
+        weight = 1.0 + self.final_weight * final_ramp(voiced) if self.final_weight else np.ones(len(cond))
+        T, crop, rng = len(cond), self.crop, self.rng
+        weight = weight.astype(np.float32)
+        if T > crop:
+            if self.end_share and rng.random() < self.end_share:
+                s = T - crop
+            else:
+                s = rng.integers(0, T - crop + 1)
+            return cond[s : s + crop], target[s : s + crop], weight[s : s + crop]
+        pad = ((0, crop - T), (0, 0))
+        return np.pad(cond, pad), np.pad(target, pad), np.pad(weight, pad[0])
+
+
+class SyntheticExamples(_Cropper):
     """Draws training examples from neutral utterances and the direction model."""
 
-    def __init__(self, utts: list[Utterance], model: DirectionVectorModel, crop: int, seed: int):
+    def __init__(self, utts: list[Utterance], model: DirectionVectorModel, crop: int, seed: int,
+                 end_share: float = 0.0, final_weight: float = 0.0):
         self.utts = [u for u in utts if len(u.prosody) >= 16]
         self.model = model
-        self.crop = crop
+        self.crop, self.end_share, self.final_weight = crop, end_share, final_weight
         self.rng = np.random.default_rng(seed)
 
     def _draw_contrib(self) -> np.ndarray:
@@ -73,7 +104,7 @@ class SyntheticExamples:
         return c
 
     def draw(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(cond (T, 34), target (T, 6) standardised, speaker (256,), emotion flag)."""
+        """(cond (T, 34), target (T, 6) standardised, loss weight (T,), speaker (256,))."""
         rng = self.rng
         u = self.utts[rng.integers(len(self.utts))]
         T = len(u.prosody)
@@ -97,26 +128,16 @@ class SyntheticExamples:
         emb = to_z(raw).astype(np.float32)
         cond = np.concatenate([u.content, u.prosody, emb, np.ones((T, 1), np.float32)], axis=1)
         target = changes / CHANGE_SCALES
-        return _crop(cond, target, self.crop, rng) + (u.speaker,)
+        return self._crop(cond, target, voiced > 0) + (u.speaker,)
 
 
-def _crop(cond, target, crop, rng):
-    T = len(cond)
-    if T > crop:
-        s = rng.integers(0, T - crop + 1)
-        return cond[s : s + crop], target[s : s + crop]
-    pad = crop - T
-    cond = np.pad(cond, ((0, pad), (0, 0)))
-    target = np.pad(target, ((0, pad), (0, 0)))
-    return cond, target
-
-
-class PairedExamples:
+class PairedExamples(_Cropper):
     """Training examples measured from parallel emotional recordings."""
 
-    def __init__(self, items: list[tuple[Utterance, np.ndarray, np.ndarray]], crop: int, seed: int):
+    def __init__(self, items: list[tuple[Utterance, np.ndarray, np.ndarray]], crop: int, seed: int,
+                 end_share: float = 0.0, final_weight: float = 0.0):
         self.items = items
-        self.crop = crop
+        self.crop, self.end_share, self.final_weight = crop, end_share, final_weight
         self.rng = np.random.default_rng(seed)
 
     def draw(self):
@@ -124,18 +145,20 @@ class PairedExamples:
         T = len(u.prosody)
         emb = np.repeat(to_z(clip_raw(raw))[None].astype(np.float32), T, axis=0)
         cond = np.concatenate([u.content, u.prosody, emb, np.ones((T, 1), np.float32)], axis=1)
-        return _crop(cond, changes / CHANGE_SCALES, self.crop, self.rng) + (u.speaker,)
+        return self._crop(cond, changes / CHANGE_SCALES, u.prosody[:, 1] > 0) + (u.speaker,)
 
 
 def build_examples(data: dict, seed: int):
     """The example source and the direction model for a recipe's ``data`` section."""
     source = data.get("source", "tts")
+    crop = {"crop": int(data["crop_frames"]), "end_share": float(data.get("crop_end_share", 0.0)),
+            "final_weight": float(data.get("final_loss_weight", 0.0))}
     if source == "tts":
         utts = build_tts_corpus(data["cache"], int(data["sentences_per_voice"]),
                                 data.get("voices"), int(data.get("seed", 0)))
         model = default_direction_model()
         logger.info("speech corpus: %d synthetic utterances", len(utts))
-        return SyntheticExamples(utts, model, int(data["crop_frames"]), seed), model, {
+        return SyntheticExamples(utts, model, seed=seed, **crop), model, {
             "source": "tts", "utterances": len(utts), "voices": sorted({u.voice for u in utts})}
     files = scan_corpus(data["root"], source)
     pairs = parallel_pairs(files)
@@ -152,7 +175,7 @@ def build_examples(data: dict, seed: int):
     model = DirectionVectorModel.fit(np.stack(raws), labels,
                                      meta={"medium": "speech", "fit": f"parallel pairs ({source})",
                                            "names": list(PROSODY)})
-    return PairedExamples(items, int(data["crop_frames"]), seed), model, {
+    return PairedExamples(items, seed=seed, **crop), model, {
         "source": source, "pairs": len(items)}
 
 
@@ -165,8 +188,9 @@ def train_speech(cfg: dict, *, max_steps: int | None = None, output_dir: str | N
     def collate(items, device):
         cond = torch.from_numpy(np.stack([i[0] for i in items])).transpose(1, 2).to(device)
         x0 = torch.from_numpy(np.stack([i[1] for i in items])).float().transpose(1, 2).to(device)
-        spk = torch.from_numpy(np.stack([i[2] for i in items])).to(device)
-        return x0, cond, spk
+        weight = torch.from_numpy(np.stack([i[2] for i in items]))[:, None].to(device)
+        spk = torch.from_numpy(np.stack([i[3] for i in items])).to(device)
+        return x0, cond, spk, weight
 
     return train_denoiser_pipeline(cfg, build_examples, ProsodyDenoiser, EmotionVoiceConversionPipeline,
                                    make_scheduler, collate, lambda m, xt, t, c, spk: m(xt, t, c, spk),

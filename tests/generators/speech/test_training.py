@@ -104,6 +104,39 @@ def test_tiny_training_run_saves_and_resumes(tmp_path):
     assert pipe.denoiser.config.channels == 16
 
 
+def test_crops_keep_the_utterance_end_and_weigh_its_final_stretch():
+    """A share of the crops ends where the utterance ends, and the last 0.35 s of voicing weighs
+    more in the loss, rising to 1 + final_weight at the last voiced frame; without either option
+    the crops and their random draws are those of the plain uniform crop."""
+    from generators.speech.features import FINAL_SECONDS, FRAME_MS
+    from generators.speech.training import _Cropper
+
+    T, crop = 300, 100
+    voiced = np.ones(T, bool)
+    voiced[-20:] = False  # trailing silence
+    cond = np.arange(T, dtype=np.float32)[:, None] + 1.0
+    target = np.zeros((T, 6), np.float32)
+    c = _Cropper()
+    c.crop, c.end_share, c.final_weight, c.rng = crop, 1.0, 2.0, np.random.default_rng(0)
+    cc, tt, w = c._crop(cond, target, voiced)
+    assert cc[-1, 0] == T and len(w) == crop  # ends at the utterance's end
+    assert w[-21] == pytest.approx(3.0) and np.all(w[-20:] == 1.0)  # last voiced frame; silence
+    n_final = int(FINAL_SECONDS * 1000 / FRAME_MS)
+    assert np.all(w[: crop - 20 - n_final - 1] == 1.0)  # the body is unweighted
+    assert np.all(np.diff(w[crop - 20 - n_final - 1 : crop - 20]) >= 0)  # rising to the end
+    c.end_share, c.rng = 0.5, np.random.default_rng(1)
+    ends = [c._crop(cond, target, voiced)[0][-1, 0] for _ in range(200)]
+    assert 0.35 < np.mean(np.array(ends) == T) < 0.65
+    c.end_share, c.final_weight, c.rng = 0.0, 0.0, np.random.default_rng(2)
+    plain = np.random.default_rng(2)
+    for _ in range(5):
+        s = plain.integers(0, T - crop + 1)
+        cc, _, w = c._crop(cond, target, voiced)
+        assert cc[0, 0] == s + 1 and np.all(w == 1.0)
+    short, _, w = c._crop(cond[:50], target[:50], voiced[:50])
+    assert len(short) == crop and np.all(short[50:] == 0) and np.all(w[50:] == 0)
+
+
 def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(tmp_path):
     """The corpus behind the speaker-normalised reading: groups are pseudo-speakers; a clip's
     reference is the neutral rendering of another sentence of its group; re-rendering the same
