@@ -68,9 +68,8 @@ class _Cropper:
     rng: np.random.Generator
 
     def _crop(self, cond, target, voiced):
-        weight = 1.0 + self.final_weight * final_ramp(voiced) if self.final_weight else np.ones(len(cond))
+        weight = (1.0 + self.final_weight * final_ramp(voiced)).astype(np.float32)
         T, crop, rng = len(cond), self.crop, self.rng
-        weight = weight.astype(np.float32)
         if T > crop:
             if self.end_share and rng.random() < self.end_share:
                 s = T - crop
