@@ -65,8 +65,8 @@ def diffusion_training_loop(accelerator, state: TrainState, scheduler, draw_batc
 
     ``draw_batch()`` gives ``(x0 (B, C, T), cond (B, K, T), extra)`` tensors on the device, padded
     frames all-zero in ``cond``, and optionally a fourth, per-frame loss weights (B, 1, T) (the
-    loss is then the weighted mean over the frames); ``forward(model, x_t, t, cond, extra)`` runs the model. The last
-    ``n_emotion`` condition channels are dropped (zeroed) with probability
+    loss is then the weighted mean over the frames); ``forward(model, x_t, t, cond, extra)`` runs
+    the model. The last ``n_emotion`` condition channels are dropped (zeroed) with probability
     ``tcfg["emotion_dropout"]`` per example, which trains the unconditional branch of
     classifier-free guidance. Checkpoints every ``checkpoint_every`` steps, at the end and when
     ``max_minutes`` runs out. Returns the losses; ``state.step`` is advanced in place.
