@@ -112,15 +112,31 @@ def diffusion_training_loop(accelerator, state: TrainState, scheduler, draw_batc
     return losses
 
 
-def save_final(pipe, meta: dict, output_dir: Path, export: dict) -> Path:
+def export_target(export: dict, steps_done: int, recipe_steps: int) -> Path | None:
+    """Where to export a finished run: ``export["dir"]`` (the package's embedded default) only when
+    the run has done the recipe's own ``training.max_steps``. A shorter run (``--max-steps N``, or
+    stopped by ``max_minutes`` to be resumed) is kept in its output folder and does not replace
+    the default."""
+    if not export.get("dir"):
+        return None
+    if steps_done < recipe_steps:
+        logger.warning("not exported to %s: %d of the recipe's %d steps done (resume to finish)",
+                       export["dir"], steps_done, recipe_steps)
+        return None
+    return Path(export["dir"])
+
+
+def save_final(pipe, meta: dict, output_dir: Path, export: dict, steps_done: int = 0,
+               recipe_steps: int = 0) -> Path:
     """Save the trained pipeline (EMA weights) and its ``training.json`` as ``output_dir/final``;
-    with ``export["dir"]``, also replace that folder (the package default) by an fp16 copy."""
+    with ``export["dir"]``, also replace that folder (the package default) by an fp16 copy, when
+    ``export_target`` allows it."""
     import json
 
     final_dir = Path(output_dir) / "final"
     pipe.save_pretrained(final_dir)
     (final_dir / "training.json").write_text(json.dumps(meta, indent=2, default=str))
-    if export.get("dir"):
+    if export_target(export, steps_done, recipe_steps):
         target = Path(export["dir"])
         if target.exists():
             shutil.rmtree(target)
@@ -170,4 +186,4 @@ def train_denoiser_pipeline(cfg: dict, build_examples, denoiser_class, pipeline_
             "final_loss": float(np.mean(losses[-100:])) if losses else None,
             "minutes": round((time.time() - start) / 60, 2),  # this run's; a resumed one started at:
             "resumed_from_step": first_step, "data": data_meta, **meta}
-    return save_final(pipe, meta, out, ecfg)
+    return save_final(pipe, meta, out, ecfg, state.step, int(tcfg["max_steps"]))

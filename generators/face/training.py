@@ -139,12 +139,13 @@ def _save_clips(path: Path, clips: list[Clip]) -> None:
 
 
 def _load_clips(path: Path) -> list[Clip]:
-    z = np.load(path)
-    ends = np.cumsum(z["frames"])
-    starts = ends - z["frames"]
-    wav = z["wav"].astype(np.float32)
-    return [Clip(wav[s * SAMPLES_PER_FRAME : e * SAMPLES_PER_FRAME], z["mouth"][s:e], z["brows"][s:e],
-                 str(z["text"][i]), str(z["voice"][i])) for i, (s, e) in enumerate(zip(starts, ends))]
+    with np.load(path) as z:  # every array read once (``z[name]`` decompresses it again each time)
+        a = {k: z[k] for k in ("frames", "wav", "mouth", "brows", "text", "voice")}
+    ends = np.cumsum(a["frames"])
+    starts = ends - a["frames"]
+    wav = a["wav"].astype(np.float32)
+    return [Clip(wav[s * SAMPLES_PER_FRAME : e * SAMPLES_PER_FRAME], a["mouth"][s:e], a["brows"][s:e],
+                 str(a["text"][i]), str(a["voice"][i])) for i, (s, e) in enumerate(zip(starts, ends))]
 
 
 def _smooth_noise(rng: np.random.Generator, T: int, sigma: float, width: int = 12) -> np.ndarray:

@@ -30,7 +30,7 @@ from generators.music.corpus import Corpus, build_corpus
 from generators.music.mapping import AttributeSpace, default_direction_model, fit_direction_model
 from generators.music.modeling_music import build_unet, condition_channels, model_input
 from generators.music.representation import ATTRIBUTES, ROLL_ATTRIBUTES, SEGMENT_STEPS
-from generators.training_utils import prepare_training, save_checkpoint
+from generators.training_utils import export_target, prepare_training, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -193,10 +193,11 @@ def train_music(
             "max_steps": max_steps,
         },
     )
-    if ecfg.get("dir"):
+    target = export_target(ecfg, step, int(tcfg["max_steps"]))
+    if target:
         _save(
             pipe,
-            Path(ecfg["dir"]),
+            target,
             fp16=bool(ecfg.get("fp16", False)),
             meta=json.loads((final / "training.json").read_text()),
         )

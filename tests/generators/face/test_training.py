@@ -68,3 +68,18 @@ def test_tiny_tts_run_trains_and_resumes(tmp_path):
     assert pipe.direction_model is not None
     again = train_face(cfg, output_dir=str(tmp_path / "run"), max_steps=6)
     assert '"steps": 6' in (again / "training.json").read_text()
+
+
+def test_clip_cache_round_trips_and_shares_one_array(tmp_path):
+    from generators.face.training import SAMPLES_PER_FRAME, Clip, _load_clips, _save_clips
+
+    rng = np.random.default_rng(0)
+    clips = [Clip(rng.normal(size=n * SAMPLES_PER_FRAME).astype(np.float32) * 0.1,
+                  rng.normal(size=(n, 5)).astype(np.float32), rng.normal(size=n).astype(np.float32),
+                  f"text {i}", f"v{i}") for i, n in enumerate([4, 9, 2])]
+    _save_clips(tmp_path / "c.npz", clips)
+    back = _load_clips(tmp_path / "c.npz")
+    for a, b in zip(clips, back):
+        assert np.allclose(a.wav, b.wav, atol=1e-3) and np.array_equal(a.mouth, b.mouth)
+        assert np.array_equal(a.brows, b.brows) and (a.text, a.voice) == (b.text, b.voice)
+    assert back[0].mouth.base is back[2].mouth.base is not None  # one loaded array, not a copy per clip

@@ -44,7 +44,10 @@ def test_corpus_is_read_from_music21_and_cached(tiny_cfg):
 def test_train_checkpoint_resume_and_export(tiny_cfg, tmp_path):
     cfg = dict(tiny_cfg)
     cfg["export"] = {"dir": str(tmp_path / "exported"), "fp16": True}
-    final = train_music(cfg, output_dir=str(tmp_path / "run"))
+    # A run shorter than the recipe's max_steps is kept in its folder and not exported.
+    train_music(cfg, output_dir=str(tmp_path / "run"), max_steps=2)
+    assert (tmp_path / "run" / "final").is_dir() and not (tmp_path / "exported").exists()
+    final = train_music(cfg, output_dir=str(tmp_path / "run"))  # resumes at step 2 to the recipe's 4
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert ckpts == ["step-0000002", "step-0000004"]
     # Resume: two more steps continue from step 4.
