@@ -141,14 +141,19 @@ def prosody_features(feats: WorldFeatures) -> np.ndarray:
         st = interp_unvoiced(st, voiced)
     e = energy_db(feats.sp)
     e_rel = np.clip(e - np.median(e[e > e.max() - 40]), -40, 15) / 10.0
-    to_end = np.clip(seconds_to_last_voiced(voiced), -1.0, 2.0)
-    return np.stack([st / 3.0, voiced.astype(float), e_rel, to_end], axis=1).astype(np.float32)
+    return np.stack([st / 3.0, voiced.astype(float), e_rel, to_end_channel(voiced)],
+                    axis=1).astype(np.float32)
 
 
 def seconds_to_last_voiced(voiced: np.ndarray) -> np.ndarray:
     idx = np.flatnonzero(voiced)
     last = idx[-1] if idx.size else len(voiced) - 1
     return (last - np.arange(len(voiced))) * FRAME_MS / 1000.0
+
+
+def to_end_channel(voiced: np.ndarray) -> np.ndarray:
+    """The model's time-to-end input: seconds to the last voiced frame, held within [-1, 2]."""
+    return np.clip(seconds_to_last_voiced(voiced), -1.0, 2.0)
 
 
 def final_ramp(voiced: np.ndarray) -> np.ndarray:

@@ -38,10 +38,11 @@ from generators.speech.corpus import (
 from generators.speech.features import (
     CHANGE_SCALES,
     FRAME_MS,
-    seconds_to_last_voiced,
     final_ramp,
     interp_unvoiced,
     rule_changes,
+    seconds_to_last_voiced,
+    to_end_channel,
 )
 from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
 from generators.training_utils import train_denoiser_pipeline
@@ -116,7 +117,7 @@ def devoice_ending(pros: np.ndarray, rng: np.random.Generator, seconds: float = 
         return pros.copy()
     out[:, 0] = interp_unvoiced(out[:, 0], voiced)
     out[:, 1] = voiced
-    out[:, 3] = np.clip(seconds_to_last_voiced(voiced), -1.0, 2.0)
+    out[:, 3] = to_end_channel(voiced)
     return out
 
 
