@@ -9,8 +9,10 @@ from conditioning import parse_emotion
 from generators.speech.features import CHANGES
 from generators.speech.pipeline_speech import (
     OVERLAP_FRAMES,
+    TAIL_FRAMES,
     WINDOW_FRAMES,
     EmotionVoiceConversionPipeline,
+    generated_frames,
     limit_peaks,
 )
 from generators.speech.profiles import PROSODY
@@ -28,6 +30,34 @@ def test_converts_a_real_recording(tiny_pipeline, real_clip):
     assert 20 * np.log10(np.abs(out.audio).max()) <= -1.0 + 1e-3
     assert 0.5 < out.duration / (len(wav) / sr) < 2.0
     assert out.changes.shape[1] == len(CHANGES) == 6 and out.embedding.shape[1] == len(PROSODY) == 9
+
+
+def test_the_unvoiced_tail_holds_the_last_generated_frame(tiny_pipeline, real_clip, monkeypatch):
+    """The model generates up to TAIL_FRAMES past the last voiced frame; the frames after it
+    take the last generated frame's changes, whatever their number."""
+    wav, sr = sf.read(real_clip, dtype="float32")
+    # a recording that ends in 0.4 s of breath-like noise: unvoiced, and above the silence gate
+    noise = np.random.default_rng(0).normal(0, 0.02, int(0.4 * sr)).astype(np.float32)
+    wav = np.concatenate([wav, noise])
+    seen = {}
+    real = tiny_pipeline._generate
+
+    def spy(content, pros, emb, *args):
+        seen["voiced"], seen["n"] = pros[:, 1] > 0, len(content)
+        return real(content, pros, emb, *args)
+
+    monkeypatch.setattr(tiny_pipeline, "_generate", spy)
+    out = tiny_pipeline(wav, sr, emotion="surprised@1", num_inference_steps=2, generator=g())
+    voiced = seen["voiced"]
+    last = np.flatnonzero(voiced)[-1]
+    assert seen["n"] == last + 1 + TAIL_FRAMES < len(out.changes) - 10
+    assert np.array_equal(out.changes[seen["n"]:], np.repeat(out.changes[seen["n"] - 1 : seen["n"]],
+                                                              len(out.changes) - seen["n"], 0))
+    assert not np.allclose(out.changes[: seen["n"]], out.changes[seen["n"] - 1])
+    # no voicing: everything is generated; a voiced end: nothing beyond the frames there are
+    assert generated_frames(np.zeros(50, bool)) == 50
+    assert generated_frames(np.r_[np.zeros(10, bool), np.ones(40, bool)]) == 50
+    assert generated_frames(np.r_[np.ones(10, bool), np.zeros(40, bool)]) == 10 + TAIL_FRAMES
 
 
 def test_stereo_any_rate_and_path_input(tiny_pipeline, real_clip, tmp_path):
