@@ -64,3 +64,16 @@ def test_bad_input_is_one_line_exit_2_and_no_output(capsys, tmp_path, which, ext
 def test_output_type_is_checked(capsys, tmp_path):
     code, _, err = run(capsys, "speech", CLIP, "--emotion", "sad", "-o", tmp_path / "x.mp4")
     assert code == 2 and ".wav" in err
+
+
+def test_a_non_mp3_named_mp3_gets_one_line_at_the_process_level(capfd, tmp_path):
+    """libsndfile's mp3 decoder writes notes straight to the process's stderr (file descriptor 2);
+    the refusal is still one line there, and says what was wrong."""
+    bad = tmp_path / "song.mp3"
+    bad.write_text("hello\n")
+    out = tmp_path / "out.wav"
+    code = main(["speech", str(bad), "--emotion", "sad", "-o", str(out)])
+    _, err = capfd.readouterr()
+    assert code == 2 and not out.exists()
+    assert err.count("\n") == 1 and err.startswith("affect: error: cannot read")
+    assert "no audio stream" in err
