@@ -8,15 +8,13 @@ Bad input raises ``ValueError`` with one line saying what was wrong and what is 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from conditioning.io import native_stderr_to_log
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +59,9 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     if path.stat().st_size == 0:
         raise ValueError(f"audio file {str(path)!r} is empty; accepted: {ACCEPTED}")
     try:
-        with _decoder_chatter_to_log():
+        # the mp3 decoder inside libsndfile prints notes ("Hit end of (available) data during
+        # resync") straight to the process's stderr: a refused file still gets one line
+        with native_stderr_to_log(logger, "audio decoder"):
             data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile's errors: unknown format, truncated, corrupt
         reason = " ".join(str(exc).split())
@@ -71,32 +71,6 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
             f"cannot read {str(path)!r} as audio ({reason}); accepted: {ACCEPTED}"
         ) from None
     return data, int(sr)
-
-
-@contextlib.contextmanager
-def _decoder_chatter_to_log():
-    """The mp3 decoder inside libsndfile prints notes ("Hit end of (available) data during
-    resync") straight to the process's stderr; they go to the debug log instead, so a refused file
-    gets one line."""
-    fd = 2  # the C library writes to the descriptor, whatever Python's sys.stderr is
-    try:
-        saved = os.dup(fd)
-    except OSError:  # no descriptor 2 in this process: nothing to catch
-        yield
-        return
-    if sys.stderr is not None:
-        sys.stderr.flush()
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), fd)
-        try:
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            sink.seek(0)
-            chatter = sink.read().decode(errors="replace").strip()
-            if chatter:
-                logger.debug("audio decoder: %s", chatter)
 
 
 def load_audio(

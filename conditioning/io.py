@@ -1,4 +1,5 @@
-"""Atomic file output: a crash never leaves a half-written file under the final name.
+"""Atomic file output: a crash never leaves a half-written file under the final name; and the
+native libraries' chatter kept off the process's stderr (``native_stderr_to_log``).
 
 Every writer in the project goes through ``atomic_write``: it yields a temporary path in the
 destination's folder (same file system, so the final ``os.replace`` is atomic), and moves it into
@@ -8,7 +9,9 @@ place only when the block finishes without an exception.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,3 +61,29 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def native_stderr_to_log(logger: logging.Logger, label: str) -> Iterator[None]:
+    """Send what native code writes to the process's stderr (file descriptor 2) during the block
+    to ``logger`` at debug level instead: libsndfile's mp3 decoder and mediapipe's TFLite runtime
+    print notes there that Python cannot silence, and the command line's refusals are one line."""
+    fd = 2  # the C libraries write to the descriptor, whatever Python's sys.stderr is
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no descriptor 2 in this process: nothing to catch
+        yield
+        return
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            sink.seek(0)
+            chatter = sink.read().decode(errors="replace").strip()
+            if chatter:
+                logger.debug("%s: %s", label, chatter)

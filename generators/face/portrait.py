@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from conditioning.io import native_stderr_to_log
+
 logger = logging.getLogger(__name__)
 
 #: Smallest face accepted in the source photo (mesh height, pixels).
@@ -223,6 +225,12 @@ def _quarter_turns(pts: np.ndarray) -> int:
 
 def analyse_portrait(image, face_resolution: int = 256) -> Portrait:
     """Read ``image``, find the largest face and cut the working frame around it."""
+    # mediapipe's TFLite runtime logs its start-up to the process's stderr: to the debug log
+    with native_stderr_to_log(logger, "face mesh"):
+        return _analyse_portrait(image, face_resolution)
+
+
+def _analyse_portrait(image, face_resolution: int) -> Portrait:
     if not 64 <= face_resolution <= 1024:
         raise ValueError(f"face_resolution must be in [64, 1024] px, got {face_resolution}")
     rgb, name = read_image(image)

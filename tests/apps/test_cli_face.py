@@ -77,6 +77,20 @@ def test_bad_input_one_line_exit_2_no_output(capsys, tmp_path, portrait_png, ima
     assert "Traceback" not in err and not out.exists()
 
 
+def test_no_face_is_one_line_in_a_fresh_process(tmp_path):
+    """In a new process the face mesh's runtime starts up and logs to file descriptor 2 (which
+    capsys does not see); the refusal is still the only line the user gets."""
+    import subprocess
+    import sys
+
+    blank = _bad(tmp_path)["blank"]
+    out = tmp_path / "still.png"
+    proc = subprocess.run([sys.executable, "-m", "apps.cli", "face", str(blank), "--emotion", "sad",
+                           "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("affect: error: no face found")
+
+
 def test_output_must_be_mp4(capsys, tmp_path, portrait_png):
     code, _, err = run(capsys, "face", portrait_png, "--audio", CLIP, "--emotion", "happy", "-o",
                        tmp_path / "x.avi")
