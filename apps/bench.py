@@ -117,7 +117,9 @@ for i in range(int(sys.argv[2])):
 print(json.dumps({"times": times, "load": load, "in_s": len(wav) / sr, "out_s": out.duration,
                   "threads": torch.get_num_threads(),
                   "bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20
+                                  if sys.argv[1].startswith("cuda") else None)}))
 """
 
 
@@ -126,6 +128,11 @@ def vocoder_precision(device: str, native_bf16: bool) -> str:
     if device.startswith("cuda"):
         return "float16"
     return "bfloat16 (native on this CPU)" if native_bf16 else "float32 (no native bfloat16 on this CPU)"
+
+
+def gpu_peak(r: dict) -> str:
+    """", GPU peak N MB" where the child ran on a CUDA device (torch's own allocations)."""
+    return "" if r.get("gpu_peak_mb") is None else f"; GPU peak {r['gpu_peak_mb']:.0f} MB"
 
 
 def bench_speech(repeats: int, device: str) -> list[dict]:
@@ -147,11 +154,12 @@ def bench_speech(repeats: int, device: str) -> list[dict]:
         "seconds_min": best,
         "repeats": repeats,
         "note": f"real-time factor {med / r['in_s']:.3f}; peak memory {r['peak_mb']:.0f} MB "
-        f"(whole process); load {r['load']:.1f} s; 10 steps, guidance 1.5, HiFi-GAN in "
+        f"(whole process{gpu_peak(r)}); load {r['load']:.1f} s; 10 steps, guidance 1.5, HiFi-GAN in "
         f"{vocoder_precision(device, r['bf16'])}; "
         f"{r['threads']} threads, {device}",
         "real_time_factor": med / r["in_s"],
         "peak_memory_mb": r["peak_mb"],
+        "gpu_peak_memory_mb": r.get("gpu_peak_mb"),
     }]
 
 
