@@ -116,18 +116,15 @@ for i in range(int(sys.argv[2])):
     times.append(time.perf_counter() - t)
 print(json.dumps({"times": times, "load": load, "in_s": len(wav) / sr, "out_s": out.duration,
                   "threads": torch.get_num_threads(),
-                  "bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20
                                   if sys.argv[1].startswith("cuda") else None)}))
 """
 
 
-def vocoder_precision(device: str, native_bf16: bool) -> str:
-    """What HiFi-GAN computes in (``pipeline_speech.vocode``): the CPU's speed depends on it."""
-    if device.startswith("cuda"):
-        return "float16"
-    return "bfloat16 (native on this CPU)" if native_bf16 else "float32 (no native bfloat16 on this CPU)"
+def vocoder_precision(device: str) -> str:
+    """What HiFi-GAN computes in at the default settings (``vocoder_precision="auto"``)."""
+    return "float16" if device.startswith("cuda") else "float32"
 
 
 def gpu_peak(r: dict) -> str:
@@ -155,7 +152,7 @@ def bench_speech(repeats: int, device: str) -> list[dict]:
         "repeats": repeats,
         "note": f"real-time factor {med / r['in_s']:.3f}; peak memory {r['peak_mb']:.0f} MB "
         f"(whole process{gpu_peak(r)}); load {r['load']:.1f} s; 10 steps, guidance 1.5, HiFi-GAN in "
-        f"{vocoder_precision(device, r['bf16'])}; "
+        f"{vocoder_precision(device)}; "
         f"{r['threads']} threads, {device}",
         "real_time_factor": med / r["in_s"],
         "peak_memory_mb": r["peak_mb"],

@@ -268,6 +268,7 @@ def _cmd_speech(args: argparse.Namespace) -> int:
         guidance_scale=args.guidance,
         generator=torch.Generator().manual_seed(args.seed),
         vocoder=args.vocoder,
+        vocoder_precision=args.vocoder_precision,
     )
     out.save(args.output)
     change = out.summary()
@@ -705,6 +706,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=1.5, help="guidance scale (default 1.5)")
     p.add_argument("--vocoder", choices=["hifigan", "world"], default="hifigan",
                    help="hifigan (default, neural) or world (the fallback)")
+    p.add_argument("--vocoder-precision", choices=["auto", "half", "float32"], default="auto",
+                   help="HiFi-GAN's precision: auto (default: float16 on CUDA, float32 on a CPU), "
+                   "half (float16 on CUDA, bfloat16 on a CPU with native support), float32")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=_cmd_speech)

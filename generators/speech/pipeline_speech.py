@@ -61,6 +61,9 @@ OVERLAP_FRAMES = 128
 VOCODER_BLOCK = 512
 VOCODER_CONTEXT = 32
 PEAK_DBFS = -1.0
+#: HiFi-GAN's precision: "auto" is float16 on CUDA and float32 on a CPU; "half" is float16 on CUDA
+#: and bfloat16 on a CPU with native support for it; "float32" is full precision everywhere
+VOCODER_PRECISIONS = ("auto", "half", "float32")
 #: frames past the last voiced one that the model generates; the rest of the unvoiced tail holds
 #: the last generated frame's changes (see ``generated_frames``)
 TAIL_FRAMES = 3
@@ -185,14 +188,22 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         guidance_scale: float = 1.5,
         generator: torch.Generator | None = None,
         vocoder: str = "hifigan",
+        vocoder_precision: str = "auto",
         return_dict: bool = True,
     ):
+        """``vocoder_precision``: "auto" (float16 on CUDA, float32 on a CPU), "half" (float16 on
+        CUDA, bfloat16 on a CPU with native support) or "float32" (see ``VOCODER_PRECISIONS``).
+        On a CPU, bfloat16 cost words (README: 1.6 points more word error on the evaluation's
+        recordings) and was not faster on every CPU that has it, so it is not the default."""
         spec = parse_emotion(emotion) if isinstance(emotion, str) else emotion
         if intensity is not None:
             spec = spec.with_intensity(float(intensity))
         self.check_inputs(num_inference_steps, guidance_scale)
         if vocoder not in ("hifigan", "world"):
             raise ValueError(f"vocoder must be 'hifigan' or 'world', got {vocoder!r}")
+        if vocoder_precision not in VOCODER_PRECISIONS:
+            raise ValueError(f"vocoder_precision must be one of {', '.join(VOCODER_PRECISIONS)}, "
+                             f"got {vocoder_precision!r}")
         src = load_audio(audio, sample_rate, target_sr=SR, max_seconds=MAX_SECONDS)
         start, end = speech_bounds(src.wav, SR)
         notes = [f"converted {(end - start) / SR:.2f} s of speech; silence kept as it was: "
@@ -212,7 +223,8 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         moved = apply_prosody(feats, changes)
         wav = synthesize(moved)
         if vocoder == "hifigan":
-            wav = self._vocode(wav, speech, moved)
+            half = vocoder_precision == "half" or (vocoder_precision == "auto" and self.device.type == "cuda")
+            wav = self._vocode(wav, speech, moved, half=half)
         out = np.concatenate([src.wav[:start], wav, src.wav[end:]])
         out = limit_peaks(np.nan_to_num(out), SR)
         result = SpeechOutput(out.astype(np.float32), SR, spec, changes, emb, notes)
@@ -231,9 +243,10 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         return sample_windows(model, self.scheduler, cond, len(CHANGES), len(PROSODY) + 1, steps,
                               guidance, WINDOW_FRAMES, OVERLAP_FRAMES, dev, dtype, generator)
 
-    def _vocode(self, wav: np.ndarray, source: np.ndarray | None = None, moved=None) -> np.ndarray:
+    def _vocode(self, wav: np.ndarray, source: np.ndarray | None = None, moved=None,
+                half: bool = False) -> np.ndarray:
         self.vocoder()
-        return vocode(self._vocoder, self._mel, wav, source, moved, self.device)
+        return vocode(self._vocoder, self._mel, wav, source, moved, self.device, half=half)
 
 
 def generated_frames(voiced: np.ndarray, tail: int = TAIL_FRAMES) -> int:
@@ -252,12 +265,12 @@ def generated_frames(voiced: np.ndarray, tail: int = TAIL_FRAMES) -> int:
 
 @torch.inference_mode()
 def vocode(voc, mel_fn, wav: np.ndarray, source: np.ndarray | None = None, moved=None,
-           device: torch.device | str = "cpu", half: bool = True) -> np.ndarray:
+           device: torch.device | str = "cpu", half: bool = False) -> np.ndarray:
     """HiFi-GAN over the mel of the WORLD signal ``wav``, in blocks of ``VOCODER_BLOCK`` frames with
     ``VOCODER_CONTEXT`` frames of context on each side (discarded), so blocks join seamlessly.
     With the ``source`` speech and its ``moved`` features, unvoiced frames take the source's own
-    mel (moved in time, level and tilt) instead of WORLD's re-synthesis of them. bfloat16 on CPUs
-    that support it natively, float16 on CUDA (``half=False``: float32 everywhere)."""
+    mel (moved in time, level and tilt) instead of WORLD's re-synthesis of them. float32, or with
+    ``half``: float16 on CUDA, bfloat16 on CPUs that support it natively."""
     device = torch.device(device)
     mel = mel_fn(torch.from_numpy(wav))
     if source is not None and moved is not None:

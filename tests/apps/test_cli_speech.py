@@ -48,6 +48,7 @@ def _bad_files(tmp_path):
         (None, ["--emotion", "blorp"], "unknown emotion"),
         (None, ["--emotion", "angry@3"], "intensity"),
         (None, ["--intensity", "-1"], "intensity"),
+        (None, ["--vocoder-precision", "float16"], "--vocoder-precision: invalid choice"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_output(capsys, tmp_path, which, extra, match):

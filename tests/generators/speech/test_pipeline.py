@@ -60,6 +60,32 @@ def test_the_unvoiced_tail_holds_the_last_generated_frame(tiny_pipeline, real_cl
     assert generated_frames(np.r_[np.ones(10, bool), np.zeros(40, bool)]) == 10 + TAIL_FRAMES
 
 
+def test_the_vocoder_precision_reaches_the_vocoder(tiny_pipeline, real_clip, monkeypatch):
+    """On a CPU "auto" and "float32" keep the vocoder in full precision and "half" asks for
+    bfloat16 (used where the CPU has it natively); anything else is refused before any work."""
+    from generators.speech import pipeline_speech
+
+    wav, sr = sf.read(real_clip, dtype="float32")
+    seen = []
+    real = pipeline_speech.vocode
+
+    def spy(*args, half=True, **kwargs):
+        seen.append(half)
+        return real(*args, half=half, **kwargs)
+
+    monkeypatch.setattr(pipeline_speech, "vocode", spy)
+    a = tiny_pipeline(wav, sr, emotion="sad", num_inference_steps=1, generator=g())
+    b = tiny_pipeline(wav, sr, emotion="sad", num_inference_steps=1, generator=g(),
+                      vocoder_precision="float32")
+    c = tiny_pipeline(wav, sr, emotion="sad", num_inference_steps=1, generator=g(),
+                      vocoder_precision="half")
+    assert seen == [False, False, True]
+    assert np.array_equal(a.audio, b.audio) and np.isfinite(c.audio).all()
+    with pytest.raises(ValueError, match="vocoder_precision must be one of auto, half, float32"):
+        tiny_pipeline(wav, sr, emotion="sad", vocoder_precision="float16")
+    assert len(seen) == 3
+
+
 def test_stereo_any_rate_and_path_input(tiny_pipeline, real_clip, tmp_path):
     wav, sr = sf.read(real_clip, dtype="float32")
     stereo = np.stack([wav, wav * 0.5], axis=1)
