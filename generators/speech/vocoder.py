@@ -78,9 +78,9 @@ def _padding(kernel: int, dilation: int = 1) -> int:
 
 def _conv(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)``; for a (B, C, 1, T) channels-last ``x`` the same convolution as a 2-D one of
-    height 1 (the same weights, the same sums in another order). On a CPU without native
-    bfloat16 that layout runs HiFi-GAN 1.3x as fast as the 1-D one: oneDNN's 1-D kernels are
-    slow for the dilated convolutions (2.7x for 128 channels, kernel 11, dilation 3; measured
+    height 1 (the same weights, the same sums in another order). In float32 on a CPU (the
+    default there) that layout runs HiFi-GAN 1.3x as fast as the 1-D one: oneDNN's 1-D kernels
+    are slow for the dilated convolutions (2.7x for 128 channels, kernel 11, dilation 3; measured
     on a 2-core AVX2 CPU)."""
     if x.dim() == 3:
         return conv(x)
