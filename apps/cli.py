@@ -277,6 +277,177 @@ def _cmd_speech(args: argparse.Namespace) -> int:
         f"F0 {change['f0_st']:+.1f} st, level {change['gain_db']:+.1f} dB, "
         f"rate x{2.718281828 ** change['rate']:.2f})"
     )
+    if out.limited_db >= LIMITER_NOTE_DB:
+        print(f"note: the peak limiter took {out.limited_db:.1f} dB off the converted speech to hold "
+              "its peaks at -1 dBFS (a loud recording has little room to get louder)")
+    if args.check:
+        print(_read_back(args.input, out, spec))
+    return 0
+
+
+#: the limiter's level reduction (dB, over the speech) from which ``affect speech`` mentions it
+LIMITER_NOTE_DB = 1.0
+
+
+def _read_back(source: str, out, spec) -> str:
+    """``affect speech --check``: the project's recognizer reads the conversion against the source
+    (the speaker-normalised reading) and alone, and the speaker embeddings are compared."""
+    from conditioning.audio import load_audio
+    from conditioning.speaker import speaker_similarity
+    from evaluators.recognizers import load_recognizer
+
+    rec = load_recognizer("speech-prosody-v1")
+    src = load_audio(source)
+    against = rec(out.audio, out.sample_rate, reference=(src.wav, src.sample_rate))
+    alone = rec(out.audio, out.sample_rate)
+    cosine = speaker_similarity(src.wav, src.sample_rate, out.audio, out.sample_rate)
+
+    def said(reading) -> str:
+        text = f"{reading.category} {reading.probabilities[reading.category]:.2f}"
+        if spec.curve is None and spec.dominant != reading.category:
+            text += f", {spec.dominant} {reading.probabilities[spec.dominant]:.2f}"
+        return text
+
+    return (f"read back by speech-prosody-v1: against the source {said(against)}; the clip alone "
+            f"{said(alone)}; speaker cosine to the source {cosine:.2f}")
+
+
+# -- affect read --------------------------------------------------------------------------------
+READ_AUDIO = (".wav", ".flac", ".ogg", ".opus", ".mp3")
+READ_MIDI = (".mid", ".midi")
+READ_VIDEO = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+#: what each kind of file is read by unless --recognizer says otherwise, and what the
+#: registry's ``reads`` field must be for a named recognizer to take that kind of file
+READ_DEFAULTS = {"audio": ("speech-prosody-v1", "audio"), "midi": ("music-features-v1", "midi"),
+                 "image": ("face-fer-v1", "frames"), "video": ("face-fer-v1", "frames")}
+READ_KIND_NAMES = {"audio": "a recording", "midi": "a MIDI file", "image": "a photo", "video": "a video"}
+#: a video is read on every n-th frame (the face recognizer's reading changes slowly)
+READ_VIDEO_EVERY = 5
+
+
+def _read_kind(path: str) -> str:
+    from pathlib import Path
+
+    suffix = Path(path).suffix.lower()
+    for kind, suffixes in (("audio", READ_AUDIO), ("midi", READ_MIDI), ("image", IMAGE_INPUTS),
+                           ("video", READ_VIDEO)):
+        if suffix in suffixes:
+            return kind
+    raise UsageError(
+        f"cannot read {path!r}: give a recording ({', '.join(READ_AUDIO)}), a MIDI file "
+        f"({', '.join(READ_MIDI)}), a photo ({', '.join(IMAGE_INPUTS)}) or a video "
+        f"({', '.join(READ_VIDEO)})"
+    )
+
+
+def _read_recognizer(name: str | None, kind: str):
+    """The recognizer for one kind of file: the default, a registered name that reads that kind,
+    or hub:<id> for audio (speech) and photos/videos (faces)."""
+    from evaluators.recognizers import RECOGNIZERS, load_recognizer
+
+    default, reads = READ_DEFAULTS[kind]
+    name = name or default
+    if name.startswith("hub:"):
+        if kind == "midi":
+            raise UsageError("hub recognizers read speech audio or faces, not MIDI")
+        return name, load_recognizer(name, "speech" if kind == "audio" else "face")
+    if name not in RECOGNIZERS:
+        raise UsageError(f"unknown recognizer {name!r}; accepted: {', '.join(RECOGNIZERS)}, "
+                         "hub:<model id or folder>")
+    if RECOGNIZERS[name].reads != reads:
+        fit = [n for n, r in RECOGNIZERS.items() if r.reads == reads]
+        raise UsageError(f"{name} cannot read {READ_KIND_NAMES[kind]}; for this file: {', '.join(fit)}")
+    return name, load_recognizer(name)
+
+
+def _reading_dict(path: str, reading, extra: dict | None = None) -> dict:
+    probs = {k: round(float(v), 4) for k, v in reading.probabilities.items()}
+    out = {"file": path, "category": reading.category, "probabilities": probs}
+    for axis in ("valence", "arousal", "dominance"):
+        value = getattr(reading, axis, None)
+        out[axis] = None if value is None else round(float(value), 4)
+    out.update(extra or {})
+    return out
+
+
+def _mean_reading(readings: list) -> dict:
+    """One reading of a video: the frames' mean probabilities and VAD, and each category's share of
+    the frames."""
+    from collections import Counter
+
+    import numpy as np
+
+    keys = list(readings[0].probabilities)
+    probs = {k: round(float(np.mean([r.probabilities[k] for r in readings])), 4) for k in keys}
+    mean = {axis: (None if getattr(readings[0], axis, None) is None
+                   else round(float(np.mean([getattr(r, axis) for r in readings])), 4))
+            for axis in ("valence", "arousal", "dominance")}
+    shares = Counter(r.category for r in readings)
+    return {"probabilities": probs, "category": max(probs, key=probs.get), **mean,
+            "frames": len(readings),
+            "frame_shares": {k: round(v / len(readings), 3) for k, v in shares.most_common()}}
+
+
+def _describe(d: dict) -> str:
+    ranked = sorted(d["probabilities"].items(), key=lambda kv: -kv[1])
+    then = ", ".join(f"{k} {v:.2f}" for k, v in ranked[1:3])
+    axes = " ".join(f"{a} {d[a]:+.2f}" for a in ("valence", "arousal", "dominance")
+                    if d.get(a) is not None)
+    n_ref = len(d.get("reference") or [])
+    how = f" (against {n_ref} neutral clip{'s' if n_ref > 1 else ''} of the speaker)" if n_ref else ""
+    frames = f", mean of {d['frames']} frames" if d.get("frames") else ""
+    return (f"{d['file']}: {d['recognizer']}{how} reads {d['category']} "
+            f"({ranked[0][1]:.2f}; then {then}{frames}); {axes}")
+
+
+def _cmd_read(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    kinds = [_read_kind(f) for f in args.files]  # every file's kind is checked before any model loads
+    for f in args.files + (args.reference or []):
+        if not Path(f).is_file():
+            raise UsageError(f"no such file: {f!r}")
+    if args.reference:
+        if any(k != "audio" for k in kinds) or (args.recognizer not in (None, "speech-prosody-v1")):
+            raise UsageError("--reference (the same speaker's neutral speech) is read by "
+                             "speech-prosody-v1 on recordings only")
+        for r in args.reference:
+            if _read_kind(r) != "audio":
+                raise UsageError(f"--reference {r!r} must be a recording ({', '.join(READ_AUDIO)})")
+    loaded: dict[str, tuple[str, object]] = {}
+    results = []
+    for path, kind in zip(args.files, kinds):
+        if kind not in loaded:
+            loaded[kind] = _read_recognizer(args.recognizer, kind)
+        name, rec = loaded[kind]
+        if kind == "video":
+            from generators.face.video import read_video_frames
+
+            try:
+                frames = list(read_video_frames(path))
+            except (OSError, RuntimeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise UsageError(f"cannot decode the video {path!r} ({first}); accepted: "
+                                 f"{', '.join(READ_VIDEO)} files that ffmpeg plays") from None
+            if not frames:
+                raise UsageError(f"{path!r} holds no video frames")
+            d = _mean_reading(rec.read_frames(frames, every=READ_VIDEO_EVERY))
+            results.append({"file": path, "recognizer": name, **d})
+            continue
+        extra = {"reference": list(args.reference)} if args.reference else {}
+        try:
+            reading = rec(path, reference=list(args.reference)) if args.reference else rec(path)
+        except ValueError as exc:
+            if kind == "image" and str(exc).startswith("no face found"):
+                raise UsageError(f"no face found in {path!r}; accepted: a photo with a frontal face "
+                                 "of at least 50 px") from None
+            raise
+        results.append(_reading_dict(path, reading, {"recognizer": name, **extra}))
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    else:
+        for d in results:
+            print(_describe(d))
     return 0
 
 
@@ -711,6 +882,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "half (float16 on CUDA, bfloat16 on a CPU with native support), float32")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--check", action="store_true",
+                   help="read the result back: the speech recognizer against the source and alone, "
+                        "and the speaker cosine to the source")
     p.set_defaults(func=_cmd_speech)
 
     p = sub.add_parser("face", help="a talking head: portrait + speech + emotion -> mp4")
@@ -730,6 +904,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=_cmd_face)
+
+    p = sub.add_parser("read", help="read the emotion of a recording, MIDI file, photo or video")
+    p.add_argument("files", nargs="+",
+                   help="recordings (wav, flac, ogg, opus, mp3), MIDI files, photos or videos")
+    p.add_argument("--reference", nargs="+", metavar="NEUTRAL",
+                   help="recordings: the same speaker's neutral speech, for the speaker-normalised "
+                        "reading (speech-prosody-v1)")
+    p.add_argument("--recognizer", help="default: speech-prosody-v1 (audio), music-features-v1 "
+                   "(MIDI), face-fer-v1 (photos, videos); or hub:<model id or folder>")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_read)
 
     p = sub.add_parser("train", help="train a medium's model from a YAML recipe")
     p.add_argument("medium", choices=["music", "speech", "speech-recognizer", "face"], help="which model")

@@ -75,14 +75,17 @@ def load_recognizer(name: str, medium: str = "speech"):
     face crop) when it is "face"."""
     if name.startswith("hub:"):
         if medium == "face":
-            from evaluators.recognizers.face import HubFaceExpressionRecognizer
-
-            return HubFaceExpressionRecognizer(name[4:])
-        if medium != "speech":
+            from evaluators.recognizers.face import HubFaceExpressionRecognizer as Hub
+        elif medium == "speech":
+            from evaluators.recognizers.speech import HubSpeechEmotionRecognizer as Hub
+        else:
             raise ValueError(f"hub recognizers read speech or face, not {medium!r}")
-        from evaluators.recognizers.speech import HubSpeechEmotionRecognizer
-
-        return HubSpeechEmotionRecognizer(name[4:])
+        try:
+            return Hub(name[4:])
+        except OSError as exc:  # not in the local cache (no network at run time), or no checkpoint there
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"cannot load {name!r}: {first}; give a folder holding a transformers "
+                             "checkpoint, or a hub id already in the local cache") from None
     if name not in RECOGNIZERS:
         raise ValueError(f"unknown recognizer {name!r}; accepted: {', '.join(RECOGNIZERS)}, hub:<model id>")
     return RECOGNIZERS[name].load()

@@ -13,6 +13,7 @@ from generators.speech.pipeline_speech import (
     WINDOW_FRAMES,
     EmotionVoiceConversionPipeline,
     generated_frames,
+    level_taken_db,
     limit_peaks,
 )
 from generators.speech.profiles import PROSODY
@@ -160,3 +161,31 @@ def test_limiter_keeps_peaks_under_the_ceiling_and_leaves_quiet_audio_alone():
     assert np.sqrt(np.mean(out**2)) > 0.5  # limited, not muted
     quiet = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
     assert np.array_equal(limit_peaks(quiet, 22050), quiet)
+
+
+def test_what_the_limiter_takes_is_measured_and_said(tiny_pipeline, real_clip, monkeypatch):
+    """12 dB louder asked of a recording that peaks at full scale: the limiter holds the peaks and
+    the level it took off the converted speech is reported (``limited_db`` and a note); the same
+    asked of a quiet recording loses nothing."""
+    from generators.speech.features import CHANGE_SCALES
+
+    def louder(content, *args):
+        x = np.zeros((len(content), len(CHANGES)), np.float32)
+        x[:, CHANGES.index("gain_db")] = 12.0 / CHANGE_SCALES[CHANGES.index("gain_db")]
+        return x
+
+    monkeypatch.setattr(tiny_pipeline, "_generate", louder)
+    wav, sr = sf.read(real_clip, dtype="float32")
+    hot = wav / np.abs(wav).max() * 0.99
+    out = tiny_pipeline(hot, sr, emotion="angry@1")
+    assert out.limited_db > 3.0
+    assert 20 * np.log10(np.abs(out.audio).max()) <= -1.0 + 1e-3
+    assert any(f"took {out.limited_db:.1f} dB" in n for n in out.notes)
+    quiet = tiny_pipeline(hot * 0.02, sr, emotion="angry@1")
+    assert quiet.limited_db == 0.0 and not any("limiter" in n for n in quiet.notes)
+
+
+def test_level_taken_is_the_rms_ratio_in_db():
+    x = np.linspace(-1, 1, 1000)
+    assert level_taken_db(x, x / 2) == pytest.approx(20 * np.log10(2))
+    assert level_taken_db(x, x) == 0.0 and level_taken_db(x[:0], x[:0]) == 0.0

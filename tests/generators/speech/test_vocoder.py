@@ -1,6 +1,7 @@
 """HiFi-GAN: our generator class reads the packaged weights and re-synthesises real speech."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -58,3 +59,23 @@ def test_packaged_universal_weights_resynthesise_real_speech(real_clip):
     # folded generator gives > 2
     assert err < 0.45, err
     assert np.isfinite(y.numpy()).all()
+
+
+def test_a_loud_signal_is_vocoded_at_the_working_level_and_scaled_back(real_clip):
+    """HiFi-GAN ends in a tanh: driven at -8 dBFS RMS it pressed 0.35 % of a real recording's
+    samples against full scale and lost 2.5 dB. ``vocode`` runs it at VOCODER_LEVEL_DBFS at most and
+    scales the result back, so a loud copy is the working-level copy times its gain, and it may
+    exceed full scale (the pipeline's limiter, not the vocoder, then holds the peaks)."""
+    from generators.speech.pipeline_speech import VOCODER_LEVEL_DBFS, vocode, vocoder_scale
+
+    voc, mel = load_hifigan("universal"), MelSpectrogram()
+    x = load_audio(real_clip, target_sr=22050).wav[: 22050 * 2]
+    x = x / np.sqrt(np.mean(x.astype(np.float64) ** 2))  # RMS 1
+    at_level = x * 10 ** (VOCODER_LEVEL_DBFS / 20)
+    assert vocoder_scale(at_level) == 1.0 and vocoder_scale(at_level * 0.1) == 1.0
+    gain = 10 ** (16 / 20)  # -8 dBFS RMS
+    assert vocoder_scale(at_level * gain) == pytest.approx(gain, rel=1e-6)
+    quiet = vocode(voc, mel, at_level.astype(np.float32))
+    loud = vocode(voc, mel, (at_level * gain).astype(np.float32))
+    assert np.abs(loud).max() > 1.0  # not squashed by the tanh
+    np.testing.assert_allclose(loud / gain, quiet, atol=2e-3)  # float32 rounding of the scaling
