@@ -136,12 +136,13 @@ def limit_peaks(wav: np.ndarray, sr: int, ceiling_db: float = PEAK_DBFS) -> np.n
     return np.clip(out, -ceiling, ceiling).astype(np.float32)
 
 
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
 def level_taken_db(before: np.ndarray, after: np.ndarray) -> float:
     """The level (RMS) that limiting took off a signal, in dB (0 when nothing was taken)."""
-    def rms(x):
-        return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-
-    a, b = rms(before), rms(after)
+    a, b = _rms(before), _rms(after)
     return 0.0 if a <= 0.0 or b <= 0.0 else max(0.0, 20.0 * np.log10(a / b))
 
 
@@ -330,7 +331,7 @@ def vocode(voc, mel_fn, wav: np.ndarray, source: np.ndarray | None = None, moved
 def vocoder_scale(wav: np.ndarray, level_dbfs: float = VOCODER_LEVEL_DBFS) -> float:
     """The factor a signal is divided by before HiFi-GAN (and its output multiplied by after) so
     that the vocoder works at ``level_dbfs`` RMS at most; 1 for signals at or below it."""
-    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if len(wav) else 0.0
+    rms = _rms(wav)
     if rms <= 0.0:
         return 1.0
     return float(max(1.0, rms / 10 ** (level_dbfs / 20)))
