@@ -10,6 +10,7 @@ installs; ``AFFECT_SOUNDFONT`` names another ``.sf2``. Both files are written at
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -153,29 +154,44 @@ def _synth(soundfont: str, sample_rate: int):
     return synth
 
 
+#: one render at a time per process: the synthesizer (its loaded soundfont) is shared
+_RENDER_LOCK = threading.Lock()
+
+
+def midi_length_s(midi_path: str | Path) -> float:
+    """The MIDI file's length in seconds, every tempo change counted (to its last event,
+    end-of-track included)."""
+    import mido
+
+    return float(mido.MidiFile(str(midi_path)).length)
+
+
 def render_audio(
     midi_path: str | Path, sample_rate: int = 44100, tail_s: float = 1.5
 ) -> np.ndarray:
-    """Render a MIDI file to stereo float32 audio, shape (samples, 2)."""
+    """Render a MIDI file to stereo float32 audio, shape (samples, 2): the file's length in
+    seconds (``midi_length_s``) plus ``tail_s`` of release, with every event at its MIDI time.
+
+    The sequencer drives the synthesizer through its callback: ``Synth.generate`` asks it how far
+    to advance before each slice it renders, so the sequencer's clock moves exactly with the
+    samples produced (it must not also be advanced by hand, which would double its clock).
+    """
     import tinysoundfont
 
-    synth = _synth(str(find_soundfont()), sample_rate)
-    synth.notes_off()
-    synth.sounds_off()
-    seq = tinysoundfont.Sequencer(synth)
-    seq.midi_load(str(midi_path))
-    block = 1024
-    chunks = []
-    remaining_tail = int(tail_s * sample_rate)
-    while True:
-        seq.process(block / sample_rate)
-        chunks.append(np.frombuffer(synth.generate(block), dtype=np.float32).reshape(-1, 2).copy())
-        if seq.is_empty():
-            remaining_tail -= block
-            if remaining_tail <= 0:
-                break
-    audio = np.concatenate(chunks)
-    peak = float(np.abs(audio).max())
+    total = int(np.ceil((midi_length_s(midi_path) + tail_s) * sample_rate))
+    with _RENDER_LOCK:
+        synth = _synth(str(find_soundfont()), sample_rate)
+        synth.notes_off()
+        synth.sounds_off()
+        seq = tinysoundfont.Sequencer(synth)
+        seq.midi_load(str(midi_path))
+        try:
+            buffer = synth.generate(total)
+        finally:
+            synth.callback = None  # the next render installs its own sequencer
+            synth.notes_off()
+    audio = np.frombuffer(buffer, dtype=np.float32).reshape(-1, 2).copy()
+    peak = float(np.abs(audio).max()) if len(audio) else 0.0
     if peak > 0.99:  # keep headroom instead of clipping
         audio *= 0.99 / peak
     return audio
