@@ -23,7 +23,7 @@ def _time(fn, repeats: int) -> tuple[float, float]:
 def bench_music(repeats: int, device: str) -> list[dict]:
     import torch
 
-    from apps.cli import quiet_diffusers
+    from apps.common import quiet_diffusers
     from generators.music import MusicPipeline
 
     quiet_diffusers()
@@ -99,7 +99,7 @@ def real_speech_30s():
 _SPEECH_CHILD = """
 import json, resource, sys, time, torch
 from apps.bench import real_speech_30s
-from apps.cli import quiet_diffusers
+from apps.common import quiet_diffusers
 from generators.speech import EmotionVoiceConversionPipeline
 quiet_diffusers()
 t = time.perf_counter()
@@ -164,7 +164,7 @@ _FACE_CHILD = """
 import json, os, resource, sys, tempfile, time, torch
 from skimage import data
 from apps.bench import real_speech_30s
-from apps.cli import quiet_diffusers
+from apps.common import quiet_diffusers
 from generators.face import TalkingHeadPipeline
 from generators.face.portrait import analyse_portrait
 from generators.face.video import probe_video

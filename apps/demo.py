@@ -1,6 +1,5 @@
-"""``affect demo``: render every medium that exists, on the embedded defaults, into one folder.
-
-Each medium adds a part to ``DEMO_PARTS`` when its generator lands. The emotion space itself is
+"""``affect demo``: render every medium on the embedded defaults into one folder, as jobs of the
+job layer on one shared ``Models`` (each pipeline and recognizer loads once). The emotion space itself is
 always written: how the demo's emotion texts parse, their VAD points, and a curve sampled per bar.
 """
 
@@ -10,6 +9,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from apps.jobs import FaceJob, Models, MusicJob, ReadJob, SpeechJob, run
 from conditioning import CATEGORIES, parse_emotion
 from conditioning.io import atomic_write
 
@@ -59,36 +59,20 @@ DEMO_MUSIC = [
 ]
 
 
-def _music(out: Path) -> list[tuple[str, str]]:
-    import torch
-
-    from apps.cli import quiet_diffusers
-    from evaluators.recognizers.music import MusicEmotionRecognizer
-    from generators.music import MusicPipeline
-
-    quiet_diffusers()
-    pipe = MusicPipeline.from_pretrained()
-    pipe.set_progress_bar_config(disable=True)
-    recognizer = MusicEmotionRecognizer()
+def _music(out: Path, models: Models) -> list[tuple[str, str]]:
     written = []
     for name, emotion in DEMO_MUSIC:
-        piece = pipe(emotion=emotion, num_bars=16, generator=torch.Generator().manual_seed(3))
         mid, wav = out / f"{name}.mid", out / f"{name}.wav"
-        piece.save_midi(mid)
-        piece.save_wav(wav)
-        reading = recognizer(mid)
+        piece = run(MusicJob(emotion, mid, bars=16, seed=3, wav=wav), models)
+        reading = run(ReadJob([mid]), models).data
         what = (
-            f"{emotion}: {piece.key}, {piece.instrumentation}, "
-            f"{piece.attributes['tempo'][0]:.0f} BPM; recognizer reads {reading.category} "
-            f"(valence {reading.valence:+.2f}, arousal {reading.arousal:+.2f})"
+            f"{emotion}: {piece.data['key']}, {piece.data['instrumentation']}, "
+            f"{piece.data['tempo_bpm']:.0f} BPM; recognizer reads {reading['category']} "
+            f"(valence {reading['valence']:+.2f}, arousal {reading['arousal']:+.2f})"
         )
         written += [
             (str(mid), what),
-            (
-                str(wav),
-                f"{len(piece.audio) / piece.sample_rate:.1f} s "
-                "rendered with the FluidR3 GM soundfont",
-            ),
+            (str(wav), f"{piece.data['duration_s']:.1f} s rendered with the FluidR3 GM soundfont"),
         ]
     return written
 
@@ -98,91 +82,70 @@ DEMO_SPEECH = [("speech_angry", "angry@1.0"), ("speech_sad", "sad@1.0"), ("speec
                ("speech_sad_to_angry", "sad@0.8 -> angry@0.8 over 3 s")]
 
 
-def _speech(out: Path) -> list[tuple[str, str]]:
-    import torch
-
-    from apps.cli import quiet_diffusers
+def _speech(out: Path, models: Models) -> list[tuple[str, str]]:
     from conditioning.audio import load_audio, save_audio
-    from evaluators.recognizers.speech import SpeechEmotionRecognizer
-    from generators.speech import EmotionVoiceConversionPipeline
 
     src = load_audio(DEMO_SPEECH_SOURCE)
-    quiet_diffusers()
-    pipe = EmotionVoiceConversionPipeline.from_pretrained()
-    pipe.set_progress_bar_config(disable=True)
-    recognizer = SpeechEmotionRecognizer.from_pretrained()
     source = out / "speech_source.wav"
     save_audio(source, src.wav, src.sample_rate)
     written = [(str(source), "the real recording converted below (LibriVox, public domain): "
                 "'he was not an ill disposed young man'")]
     for name, emotion in DEMO_SPEECH:
-        res = pipe(src.wav, src.sample_rate, emotion=emotion, generator=torch.Generator().manual_seed(0))
         path = out / f"{name}.wav"
-        res.save(path)
-        reading = recognizer(res.audio, res.sample_rate)
-        rel = recognizer(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate))
-        ch = res.summary()
+        res = run(SpeechJob(DEMO_SPEECH_SOURCE, emotion, output=path, seed=0, check=True), models)
+        ch, r = res.data["change"], res.data["reading"]
+        alone, against = r["alone"], r["against_source"]
         written.append((str(path), f"{emotion}: F0 {ch['f0_st']:+.1f} st, level {ch['gain_db']:+.1f} dB; "
-                        f"recognizer reads {reading.category} ({reading.probabilities[reading.category]:.2f}), "
-                        f"{rel.category} ({rel.probabilities[rel.category]:.2f}) against the source"))
+                        f"recognizer reads {alone} ({r['alone_probabilities'][alone]:.2f}), "
+                        f"{against} ({r['against_source_probabilities'][against]:.2f}) against the source"))
     return written
 
 
 DEMO_FACE = [("face_happy", "happy@1.0", "speech_happy.wav"), ("face_sad", "sad@1.0", "speech_sad.wav")]
 
 
-def _face(out: Path) -> list[tuple[str, str]]:
+def _face(out: Path, models: Models) -> list[tuple[str, str]]:
     """Talking heads of the demo portrait, speaking the demo's converted speech (the real
     recording when the speech part has not run)."""
-    import torch
     from PIL import Image
     from skimage import data
 
-    from apps.cli import quiet_diffusers
     from conditioning.io import atomic_write
-    from evaluators.recognizers.face import FaceExpressionRecognizer
-    from generators.face import TalkingHeadPipeline
-    from generators.face.portrait import analyse_portrait
 
-    quiet_diffusers()
-    pipe = TalkingHeadPipeline.from_pretrained()
-    pipe.set_progress_bar_config(disable=True)
     image = out / "face_portrait.png"
     with atomic_write(image, "wb") as tmp:
         Image.fromarray(data.astronaut()).save(tmp, format="PNG")
-    portrait = analyse_portrait(image)
-    recognizer = FaceExpressionRecognizer.from_pretrained()
     written = [(str(image), "the portrait (NASA, public domain, from scikit-image)")]
     for name, emotion, speech in DEMO_FACE:
         audio = out / speech if (out / speech).is_file() else DEMO_SPEECH_SOURCE
-        res = pipe(None, str(audio), emotion=emotion, portrait=portrait,
-                   generator=torch.Generator().manual_seed(0))
         path = out / f"{name}.mp4"
-        res.save(path)
-        frames = [res.frame(i) for i in range(0, res.n_frames, 5)]
-        reads = [r.category for r in recognizer.read_frames(frames)]
+        res = run(FaceJob(image, emotion, path, audio=str(audio), face_resolution=256, seed=0), models).output
+        with models.use("recognizer:face-fer-v1", "face") as recognizer:
+            reads = [r.category for r in recognizer.read_frames([res.frame(i) for i in range(0, res.n_frames, 5)])]
         top = max(set(reads), key=reads.count)
         written.append((str(path), f"{emotion}, speaking {Path(audio).name}: {res.n_frames} frames at "
-                        f"{res.fps} fps, {portrait.size} px; the face recognizer reads {top} on "
+                        f"{res.fps} fps, {res.portrait.size} px; the face recognizer reads {top} on "
                         f"{reads.count(top)}/{len(reads)} sampled frames"))
     return written
 
 
-#: (name, function(out_dir) -> [(path, description)]), in the order the demo runs them.
-DEMO_PARTS: list[tuple[str, Callable[[Path], list[tuple[str, str]]]]] = [
-    ("emotion space", _emotion_space),
+#: (name, function(out_dir, models) -> [(path, description)]), in the order the demo runs them.
+DEMO_PARTS: list[tuple[str, Callable[[Path, Models], list[tuple[str, str]]]]] = [
+    ("emotion space", lambda out, models: _emotion_space(out)),
     ("music", _music),
     ("speech", _speech),
     ("face", _face),
 ]
 
 
-def run_demo(output_dir: str | Path) -> list[tuple[str, str]]:
+def run_demo(output_dir: str | Path, models: Models | None = None) -> list[tuple[str, str]]:
+    """Run every part into ``output_dir``, each as jobs on the shared ``models``."""
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"demo output {str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    models = models if models is not None else Models()
     written: list[tuple[str, str]] = []
     for _, part in DEMO_PARTS:
-        written += part(out)
+        written += part(out, models)
     return written

@@ -1,4 +1,4 @@
-"""The shared emotion space: vocabulary, specs, parsing, curves, direction vectors, banks.
+"""The shared emotion space: vocabulary, specs, parsing, curves, direction vectors.
 
 One spec (``parse_emotion("angry@0.7")``) conditions every medium: each medium steers its own
 embedding along direction vectors indexed by the same categories (``DirectionVectorModel``), and
@@ -20,7 +20,6 @@ __all__ = [
     "INTENSITY_MAX",
     "NEUTRAL",
     "DirectionVectorModel",
-    "EmotionBank",
     "EmotionCurve",
     "EmotionSpace",
     "EmotionSpec",
@@ -29,12 +28,3 @@ __all__ = [
     "parse_emotion",
     "resolve_word",
 ]
-
-
-def __getattr__(name: str):
-    # EmotionBank pulls in torch.nn; import it on first use only.
-    if name == "EmotionBank":
-        from conditioning.bank import EmotionBank
-
-        return EmotionBank
-    raise AttributeError(name)

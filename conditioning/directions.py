@@ -265,12 +265,13 @@ class DirectionVectorModel:
         return np.stack(rows)
 
     def steer_contributions(
-        self, neutral: np.ndarray | torch.Tensor | None, contributions: np.ndarray
+        self, neutral: np.ndarray | torch.Tensor, contributions: np.ndarray
     ) -> np.ndarray | torch.Tensor:
         """``neutral + C @ offsets`` for contributions C of shape (K,) or (T, K).
 
-        ``neutral`` is (D,) or (B, D), or None for the model's neutral centre. Returns a torch
-        tensor when ``neutral`` is one (same dtype and device), else a numpy array.
+        ``neutral`` is (D,) or (B, D): the embedding to move, ``self.neutral`` for the model's own
+        neutral centre. Returns a torch tensor when ``neutral`` is one (same dtype and device),
+        else a numpy array.
         """
         c = np.asarray(contributions, dtype=np.float64)
         offsets = self.offset_matrix()
@@ -281,29 +282,31 @@ class DirectionVectorModel:
                 f"this medium's direction model has no direction for {', '.join(missing)} and no "
                 f"VAD axes to derive one; it knows: {', '.join(self.categories)}"
             )
-        offsets = np.nan_to_num(offsets)
-        delta = c @ offsets  # (D,) or (T, D)
-        if neutral is None:
-            return self.neutral + delta
-        if isinstance(neutral, torch.Tensor):
-            return neutral + torch.as_tensor(delta, dtype=neutral.dtype, device=neutral.device)
-        return np.asarray(neutral, dtype=np.float64) + delta
+        return _moved(neutral, c @ np.nan_to_num(offsets))  # delta (D,) or (T, D)
 
-    def steer(self, neutral: np.ndarray | torch.Tensor | None, spec: EmotionSpec):
+    def steer(self, neutral: np.ndarray | torch.Tensor, spec: EmotionSpec):
         """Move a neutral embedding toward ``spec``: ``neutral + sum_k c_k L_k d_k``.
 
+        ``neutral`` is the embedding to move (``self.neutral``: the model's neutral centre).
         A spec made from an explicit VAD point is steered along the VAD axes when the model has
         them (so the exact point, not its nearest category mixture, is what moves the embedding).
         """
         if spec.vad_point is not None and self.axes is not None:
             n_vad = anchor_matrix()[CATEGORIES.index(NEUTRAL)]
-            delta = (np.asarray(spec.vad_point) - n_vad) @ self.axes
-            if neutral is None:
-                return self.neutral + delta
-            if isinstance(neutral, torch.Tensor):
-                return neutral + torch.as_tensor(delta, dtype=neutral.dtype, device=neutral.device)
-            return np.asarray(neutral, dtype=np.float64) + delta
+            return _moved(neutral, (np.asarray(spec.vad_point) - n_vad) @ self.axes)
         return self.steer_contributions(neutral, spec.contributions())
+
+    def steer_frames(self, spec: EmotionSpec, times_s: np.ndarray, medium: str) -> np.ndarray:
+        """(T, D) embeddings of the model's neutral centre steered to ``spec`` at each frame time
+        (seconds): a curve is sampled per frame, any other spec is the same on every frame.
+        The one path from a spec to per-frame conditioning for the media timed in seconds."""
+        times_s = np.asarray(times_s, dtype=np.float64)
+        if spec.curve is not None:
+            if spec.curve.unit != "s":
+                raise ValueError(f"a {medium} curve is timed in seconds ('sad -> happy over 3 s'), "
+                                 f"got {spec.curve.unit!r}")
+            return np.asarray(self.steer_contributions(self.neutral, spec.curve.contributions(times_s)))
+        return np.repeat(np.asarray(self.steer(self.neutral, spec))[None], len(times_s), axis=0)
 
     def read(self, embedding: np.ndarray | torch.Tensor) -> EmotionSpec:
         """The spec an embedding expresses: NNLS of (x - neutral) on the scaled directions."""
@@ -373,3 +376,13 @@ class DirectionVectorModel:
             axes=t.get("axes"),
             meta=config.get("meta", {}),
         )
+
+
+def _moved(neutral: np.ndarray | torch.Tensor, delta: np.ndarray) -> np.ndarray | torch.Tensor:
+    """``neutral + delta``, in ``neutral``'s type (a tensor keeps its dtype and device)."""
+    if neutral is None:
+        raise ValueError("steer needs the embedding to move; pass the model's neutral centre "
+                         "(model.neutral) for a neutral start")
+    if isinstance(neutral, torch.Tensor):
+        return neutral + torch.as_tensor(delta, dtype=neutral.dtype, device=neutral.device)
+    return np.asarray(neutral, dtype=np.float64) + delta

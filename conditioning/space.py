@@ -76,7 +76,8 @@ class EmotionSpace:
         neutral: np.ndarray | torch.Tensor | None = None,
     ):
         """Steer ``to_medium``'s neutral embedding (or a given one) to ``spec``."""
-        return self._model(to_medium).steer(neutral, parse_emotion(spec))
+        model = self._model(to_medium)
+        return model.steer(model.neutral if neutral is None else neutral, parse_emotion(spec))
 
     def transfer_embedding(
         self,

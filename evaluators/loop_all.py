@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from conditioning.io import atomic_write
-from evaluators.loop import _figure_png, html_page, html_table, render_section
+from evaluators.report import figure_png, html_page, html_table, render_section
 
 #: The default sweep of ``affect eval all`` (sized for <= 15 minutes on a 2-core CPU).
 ALL_SWEEP = {
@@ -42,8 +42,8 @@ def _headline(report: dict) -> dict:
 
 def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = None,
                  voice: str | Path | None = None) -> dict:
-    from evaluators.loop import evaluate_music
     from evaluators.loop_cross import evaluate_cross_modal
+    from evaluators.loop_music import evaluate_music
     from evaluators.loop_speech import evaluate_speech, real_recordings
     from evaluators.recognizers import load_recognizer
 
@@ -183,5 +183,5 @@ def _cross_figure(cross: dict) -> str:
     ax.axvline(0, color="0.85")
     ax.legend(fontsize=6)
     ax.set_title("asked (stars) vs read: speech (circles), music (squares), face (triangles)")
-    png = _figure_png(fig)
+    png = figure_png(fig)
     return f"<img alt='cross-modal readings' src='data:image/png;base64,{png}'>"

@@ -74,8 +74,8 @@ def evaluate_face(
     reading (``evaluate_portrait_panel``) to the report, with its contact sheet."""
     import torch
 
-    from evaluators.loop import _write_report
     from evaluators.recognizers.face import FaceExpressionRecognizer
+    from evaluators.report import write_report
 
     out = Path(out_dir)
     (out / "video").mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def evaluate_face(
     if panel is not None:
         report["portrait_panel"] = evaluate_portrait_panel(panel["stills"], panel["portraits"], emotions,
                                                            intensities, main, sheet=out / "panel.png")
-    return _write_report(out, report)
+    return write_report(out, report)
 
 
 def lfw_portraits(n: int | None = None) -> list[tuple[str, np.ndarray]]:

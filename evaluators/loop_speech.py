@@ -97,8 +97,8 @@ def evaluate_speech(
     """Run the sweep and write ``report.json`` / ``report.html``; returns the report."""
     import torch
 
-    from evaluators.loop import _write_report
     from evaluators.recognizers.speech import SpeechEmotionRecognizer
+    from evaluators.report import write_report
 
     out = Path(out_dir)
     (out / "audio").mkdir(parents=True, exist_ok=True)
@@ -153,8 +153,8 @@ def evaluate_speech(
                         row["file"] = str(path.relative_to(out))
                 rows.append(row)
             logger.info("speech eval: recording %d %s done", k, emotion)
-    return _write_report(out, _speech_report(rows, sources, emotions, intensities, recognizers,
-                                             acc, mono, wer_src, wer_conv, spk, guards))
+    return write_report(out, _speech_report(rows, sources, emotions, intensities, recognizers,
+                                            acc, mono, wer_src, wer_conv, spk, guards))
 
 
 def _take(reading, key: str, suffix: str, *, emotion: str, intensity: float, top: float, mono: dict,

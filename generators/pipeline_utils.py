@@ -42,8 +42,8 @@ class DenoiserCheckpointMixin:
             raise ValueError(f"{str(path)!r} is not a {cls._medium} checkpoint (no denoiser/ folder)")
         denoiser = cls._denoiser_class.from_pretrained(str(path / "denoiser"), torch_dtype=torch.float32)
         scheduler = DPMSolverMultistepScheduler.from_pretrained(str(path / "scheduler"))
-        pipe = cls(denoiser=denoiser.eval(), scheduler=scheduler)
-        pipe.direction_model = DirectionVectorModel.load(path / "emotion", prefix="emotion_")
+        pipe = cls(denoiser=denoiser.eval(), scheduler=scheduler,
+                   direction_model=DirectionVectorModel.load(path / "emotion", prefix="emotion_"))
         cfg = path / "pipeline.json"
         pipe._apply_settings(json.loads(cfg.read_text()) if cfg.is_file() else {})
         return pipe
@@ -56,13 +56,12 @@ class DenoiserCheckpointMixin:
         den = copy.deepcopy(self.denoiser).to(torch.float16) if fp16 else self.denoiser
         den.save_pretrained(str(out / "denoiser"))
         self.scheduler.save_pretrained(str(out / "scheduler"))
-        if self.direction_model is None:
-            raise ValueError("the pipeline has no direction model to save")
         self.direction_model.save(out / "emotion", prefix="emotion_")
         (out / "pipeline.json").write_text(json.dumps({"class": type(self).__name__, **self._settings()},
                                                       indent=2))
 
-    def check_inputs(self, num_inference_steps: int, guidance_scale: float) -> None:
+    @staticmethod
+    def check_inputs(num_inference_steps: int, guidance_scale: float) -> None:
         """The sampler's settings: 1-200 steps, guidance 0-10."""
         if not 1 <= num_inference_steps <= 200:
             raise ValueError(f"num_inference_steps must be in [1, 200], got {num_inference_steps}")

@@ -180,8 +180,8 @@ def train_denoiser_pipeline(cfg: dict, build_examples, denoiser_class, pipeline_
         emotion_dims, tcfg, max_steps, out)
     final = accelerator.unwrap_model(state.model)
     state.ema.copy_to(final.parameters())
-    pipe = pipeline_class(denoiser=final.to("cpu").float(), scheduler=make_scheduler())
-    pipe.direction_model = direction_model
+    pipe = pipeline_class(denoiser=final.to("cpu").float(), scheduler=make_scheduler(),
+                          direction_model=direction_model)
     meta = {"recipe": cfg, "steps": state.step,
             "final_loss": float(np.mean(losses[-100:])) if losses else None,
             "minutes": round((time.time() - start) / 60, 2),  # this run's; a resumed one started at:

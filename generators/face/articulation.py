@@ -64,7 +64,7 @@ def audio_features(wav: np.ndarray, n_frames: int | None = None, mel_fn=None) ->
     import torch
 
     if mel_fn is None:
-        from generators.speech.vocoder import MelSpectrogram
+        from generators.audio_features import MelSpectrogram
 
         mel_fn = MelSpectrogram()
     n_frames = n_frames or frames_for(len(wav) / SR)

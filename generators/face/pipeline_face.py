@@ -36,7 +36,7 @@ from generators.face.articulation import FPS, SR, audio_features, frames_for
 from generators.face.modeling_face import MotionDenoiser
 from generators.face.portrait import Portrait, analyse_portrait
 from generators.face.renderer import Renderer
-from generators.face.rig import EMOTION_AUS, MOTION, Rig
+from generators.face.rig import EMOTION_AUS, MOTION, Rig, default_direction_model
 from generators.modeling_1d import sample_windows
 from generators.pipeline_utils import DenoiserCheckpointMixin
 
@@ -207,10 +207,13 @@ class FaceOutput:
 class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
     """Emotional talking heads. ``pipe(image, audio, sample_rate, emotion="happy@0.8")``."""
 
-    def __init__(self, denoiser: MotionDenoiser, scheduler) -> None:
+    def __init__(self, denoiser: MotionDenoiser, scheduler,
+                 direction_model: DirectionVectorModel | None = None) -> None:
+        """``direction_model``: the emotion -> action-unit directions, saved and loaded with the
+        checkpoint (``emotion/``); None takes the rig's prototypes (``default_direction_model``)."""
         super().__init__()
         self.register_modules(denoiser=denoiser, scheduler=scheduler)
-        self.direction_model: DirectionVectorModel | None = None
+        self.direction_model = direction_model if direction_model is not None else default_direction_model()
         self._mel = None
 
     # -- loading and saving (generators.pipeline_utils) -----------------------------------------
@@ -223,16 +226,7 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
     # -- conditioning ---------------------------------------------------------------------------
     def emotion_embedding(self, spec: EmotionSpec, frames: int) -> np.ndarray:
         """(frames, 16) action-unit intensities for a spec (per frame for a curve)."""
-        model = self.direction_model
-        if spec.curve is not None:
-            if spec.curve.unit != "s":
-                raise ValueError(
-                    f"a face curve is timed in seconds ('sad -> happy over 3 s'), got {spec.curve.unit!r}"
-                )
-            times = (np.arange(frames) + 0.5) / FPS
-            z = model.steer_contributions(None, spec.curve.contributions(times))
-        else:
-            z = np.repeat(np.asarray(model.steer(None, spec))[None], frames, axis=0)
+        z = self.direction_model.steer_frames(spec, (np.arange(frames) + 0.5) / FPS, "face")
         return np.clip(z, 0.0, 1.2).astype(np.float32)
 
     # -- generation -----------------------------------------------------------------------------
@@ -253,9 +247,7 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
         portrait: Portrait | None = None,
         return_dict: bool = True,
     ):
-        spec = parse_emotion(emotion) if isinstance(emotion, str) else emotion
-        if intensity is not None:
-            spec = spec.with_intensity(float(intensity))
+        spec = parse_emotion(emotion, intensity)  # a spec passes through; text is parsed here once
         self.check_inputs(num_inference_steps, guidance_scale)
         if not 0.0 < noise_scale <= 1.5:
             raise ValueError(f"noise_scale must be in (0, 1.5], got {noise_scale}")
@@ -284,7 +276,7 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
         spec, the rig set to the spec's steered action units (what the motion model is conditioned
         on), the emotion's posture (sadness lowers eyes, lids and head), eyes open, head still.
         The portrait is analysed once for all of them."""
-        specs = [parse_emotion(e) if isinstance(e, str) else e for e in emotions]
+        specs = [parse_emotion(e) for e in emotions]
         for e, spec in zip(emotions, specs):
             if spec.curve is not None:
                 raise ValueError(f"a still holds one expression; {e!r} is a curve (accepted: a "
@@ -303,7 +295,7 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
 
     def _mel_fn(self):
         if self._mel is None:
-            from generators.speech.vocoder import MelSpectrogram
+            from generators.audio_features import MelSpectrogram
 
             self._mel = MelSpectrogram()
         return self._mel

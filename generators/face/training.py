@@ -5,9 +5,10 @@ Two sources of (speech, rig-motion target, emotion embedding) examples:
 - ``data.source: tts`` (the embedded default). No talking-face data with emotion labels can be had
   on the build machines, so the default learns the *mapping from speech to mouth motion* from
   phonetic alignments, and the expression from the emotion prototypes:
-  1. sentences spoken by the offline voices (flite, espeak-ng; ``generators.speech.corpus``),
-     a share of them converted to an emotion by the project's own voice-conversion pipeline so
-     that the model also hears emotional prosody;
+  1. sentences spoken by the offline voices (flite, espeak-ng; ``generators.tts``), a share of
+     them (``data.convert_fraction``) converted to an emotion by the ``convert`` function the
+     caller passes in (``affect train face`` passes the project's own voice-conversion pipeline;
+     this module never imports another medium) so that the model also hears emotional prosody;
   2. pocketsphinx forced alignment of the known words -> phones -> mouth shapes with
      coarticulation (``articulation.mouth_targets``), F0 rises -> brow accents;
   3. for each example an emotion spec is drawn (a category or a mix of two, intensity 0-1.3,
@@ -32,6 +33,7 @@ import csv
 import hashlib
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,11 @@ logger = logging.getLogger(__name__)
 
 EMOTIONS = [c for c in CATEGORIES if c != NEUTRAL]
 SAMPLES_PER_FRAME = SR // FPS  # 882
+
+#: ``convert(wav, sample_rate, emotion, generator) -> wav``: speech converted to an emotion (a spec
+#: string such as ``"angry@0.70"``), float32 mono at the same rate; e.g. the speech pipeline's
+#: ``lambda w, sr, e, g: pipe(w, sr, emotion=e, generator=g).audio``.
+Convert = Callable[[np.ndarray, int, str, torch.Generator], np.ndarray]
 
 
 @dataclass
@@ -86,9 +93,12 @@ def clip_from_audio(wav: np.ndarray, text: str, voice: str = "") -> Clip | None:
 
 
 def build_face_corpus(cache: str | Path, n_sentences: int, voices: list[str] | None = None,
-                      seed: int = 0, convert_fraction: float = 0.0) -> list[Clip]:
-    """``n_sentences`` per voice, aligned (cached as an npz keyed by the recipe)."""
-    from generators.speech.corpus import default_voices, sentences, synthesize_tts
+                      seed: int = 0, convert_fraction: float = 0.0,
+                      convert: Convert | None = None) -> list[Clip]:
+    """``n_sentences`` per voice, aligned (cached as an npz keyed by the recipe); a share
+    ``convert_fraction`` of them converted to an emotion by ``convert`` (needed when that share is
+    above 0 and the corpus is not cached yet)."""
+    from generators.tts import default_voices, sentences, synthesize_tts
 
     voices = voices or default_voices()
     key = hashlib.sha1(f"{n_sentences}|{seed}|{','.join(voices)}|{convert_fraction}|face3".encode()).hexdigest()[:10]
@@ -96,9 +106,13 @@ def build_face_corpus(cache: str | Path, n_sentences: int, voices: list[str] | N
     path = cache / f"face-corpus-{key}.npz"
     if path.exists():
         return _load_clips(path)
+    if convert_fraction > 0 and convert is None:
+        raise ValueError(
+            f"data.convert_fraction is {convert_fraction:g}: converting the face corpus's speech to "
+            "emotions needs a convert function (train_face(cfg, convert=...); `affect train face` "
+            "passes the speech pipeline's); or set data.convert_fraction: 0")
     texts = sentences(n_sentences * len(voices), seed + 101)
     rng = np.random.default_rng(seed)
-    evc = None
     clips: list[Clip] = []
     with tempfile.TemporaryDirectory() as tmp:
         for v, voice in enumerate(voices):
@@ -108,13 +122,9 @@ def build_face_corpus(cache: str | Path, n_sentences: int, voices: list[str] | N
                 synthesize_tts(text, voice, f)
                 wav = load_audio(f, target_sr=SR).wav
                 if rng.random() < convert_fraction:
-                    if evc is None:
-                        from generators.speech import EmotionVoiceConversionPipeline
-
-                        evc = EmotionVoiceConversionPipeline.from_pretrained()
                     emo = f"{rng.choice(['angry', 'happy', 'sad', 'fearful', 'surprised', 'calm'])}" \
                           f"@{rng.uniform(0.4, 1.0):.2f}"
-                    wav = evc(wav, SR, emotion=emo, generator=torch.Generator().manual_seed(i)).audio
+                    wav = convert(wav, SR, emo, torch.Generator().manual_seed(i))
                     voice_tag = f"{voice}>{emo}"
                 else:
                     voice_tag = voice
@@ -158,7 +168,7 @@ class MotionExamples:
     """Draws (condition, target) examples from aligned clips and the direction model."""
 
     def __init__(self, clips: list[Clip], model: DirectionVectorModel, crop: int, seed: int):
-        from generators.speech.vocoder import MelSpectrogram
+        from generators.audio_features import MelSpectrogram
 
         self.clips = clips
         self.model = model
@@ -212,10 +222,10 @@ class MotionExamples:
         feats = audio_features(wav, T, self.mel)
         ca = self._contrib()
         jitter = rng.uniform(0.85, 1.15, len(EMOTION_AUS))
-        za = self.model.steer_contributions(None, ca) * jitter
+        za = self.model.steer_contributions(self.model.neutral, ca) * jitter
         if rng.random() < 0.2:  # a curve within the clip
             cb = self._contrib()
-            zb = self.model.steer_contributions(None, cb) * jitter
+            zb = self.model.steer_contributions(self.model.neutral, cb) * jitter
             t0, t1 = sorted(rng.uniform(0, T, 2))
             a = np.clip((np.arange(T) - t0) / max(t1 - t0, 1.0), 0, 1)[:, None]
             emb = (1 - a) * za + a * zb
@@ -234,14 +244,14 @@ class MotionExamples:
         return cond, x
 
 
-def build_examples(data: dict, seed: int):
+def build_examples(data: dict, seed: int, convert: Convert | None = None):
     source = data.get("source", "tts")
     if source in ("mead", "folder"):
         return build_video_examples(data, seed)
     if source != "tts":
         raise ValueError(f"unknown face data source {source!r}; accepted: tts, mead, folder")
     clips = build_face_corpus(data["cache"], int(data["sentences_per_voice"]), data.get("voices"),
-                              int(data.get("seed", 0)), float(data.get("convert_fraction", 0.0)))
+                              int(data.get("seed", 0)), float(data.get("convert_fraction", 0.0)), convert)
     model = default_direction_model()
     return MotionExamples(clips, model, int(data["crop_frames"]), seed), model, {
         "source": "tts", "clips": len(clips), "voices": sorted({c.voice.split(">")[0] for c in clips}),
@@ -249,8 +259,9 @@ def build_examples(data: dict, seed: int):
 
 
 def train_face(cfg: dict, *, max_steps: int | None = None, output_dir: str | None = None,
-               resume: bool = True) -> Path:
-    """Run the recipe ``cfg``; returns the folder of the final pipeline."""
+               resume: bool = True, convert: Convert | None = None) -> Path:
+    """Run the recipe ``cfg``; returns the folder of the final pipeline. ``convert`` turns speech
+    emotional for the TTS corpus (see ``Convert``; needed when ``data.convert_fraction`` > 0)."""
     from generators.face.modeling_face import MotionDenoiser
     from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
 
@@ -259,7 +270,10 @@ def train_face(cfg: dict, *, max_steps: int | None = None, output_dir: str | Non
         x0 = torch.from_numpy(np.stack([i[1] for i in items])).transpose(1, 2).to(device)
         return x0, cond, None
 
-    return train_denoiser_pipeline(cfg, build_examples, MotionDenoiser, TalkingHeadPipeline, make_scheduler,
+    def examples(data, seed):
+        return build_examples(data, seed, convert)
+
+    return train_denoiser_pipeline(cfg, examples, MotionDenoiser, TalkingHeadPipeline, make_scheduler,
                                    collate, lambda m, xt, t, c, _: m(xt, t, c), len(EMOTION_AUS) + 1,
                                    {"fps": FPS, "motion": list(MOTION)}, max_steps=max_steps,
                                    output_dir=output_dir, resume=resume)
@@ -383,7 +397,7 @@ class VideoExamples:
     embedding in the (refitted) direction model."""
 
     def __init__(self, items: list[tuple[np.ndarray, np.ndarray, np.ndarray]], crop: int, seed: int):
-        from generators.speech.vocoder import MelSpectrogram
+        from generators.audio_features import MelSpectrogram
 
         self.items = items  # (wav, params (T, 18), emotion AUs (16,))
         self.crop = crop
@@ -431,7 +445,7 @@ def build_video_examples(data: dict, seed: int):
     items = []
     for (wav, params, v), lab in zip(fitted, labels):
         spec = parse_emotion(f"{lab}@{v.intensity:g}") if lab != "neutral" else parse_emotion("neutral")
-        emb = np.clip(np.asarray(model.steer(None, spec), dtype=np.float32), 0, 1.2)
+        emb = np.clip(np.asarray(model.steer(model.neutral, spec), dtype=np.float32), 0, 1.2)
         items.append((wav, params, emb))
     return VideoExamples(items, int(data["crop_frames"]), seed), model, {
         "source": data["source"], "videos": len(items), "skipped": len(videos) - len(items)}

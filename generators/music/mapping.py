@@ -284,7 +284,7 @@ def steer_attributes(
     fixed: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Raw attribute vector for a spec; ``fixed`` pins attributes (MusER-style element control)."""
-    raw = space.clip(space.from_z(model.steer(None, spec)))
+    raw = space.clip(space.from_z(model.steer(model.neutral, spec)))
     for name, value in (fixed or {}).items():
         if name not in space.names:
             raise ValueError(f"unknown attribute {name!r}; accepted: {', '.join(space.names)}")

@@ -30,7 +30,13 @@ from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler, UNet2DMode
 
 from conditioning import EmotionSpec, parse_emotion
 from conditioning.directions import DirectionVectorModel
-from generators.music.mapping import AttributeSpace, load_mapping, save_mapping, steer_attributes
+from generators.music.mapping import (
+    AttributeSpace,
+    default_direction_model,
+    load_mapping,
+    save_mapping,
+    steer_attributes,
+)
 from generators.music.modeling_music import condition_channels, model_input
 from generators.music.render import (
     INSTRUMENTATION,
@@ -122,11 +128,18 @@ class MusicPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "unet"
 
-    def __init__(self, unet: UNet2DModel, scheduler) -> None:
+    def __init__(self, unet: UNet2DModel, scheduler, attribute_space: AttributeSpace | None = None,
+                 direction_model: DirectionVectorModel | None = None) -> None:
+        """``attribute_space`` (the corpus's attribute statistics) and ``direction_model`` (emotion
+        -> attribute directions in that space) are the emotion mapping, saved and loaded with the
+        checkpoint (``emotion/``); without a direction model the literature profiles are used in
+        the given space."""
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
-        self.attribute_space: AttributeSpace | None = None
-        self.direction_model: DirectionVectorModel | None = None
+        if direction_model is None and attribute_space is not None:
+            direction_model = default_direction_model(attribute_space)
+        self.attribute_space = attribute_space
+        self.direction_model = direction_model
 
     # -- loading and saving -------------------------------------------------------------------------
     @classmethod
@@ -138,16 +151,15 @@ class MusicPipeline(DiffusionPipeline):
                 raise FileNotFoundError(f"the embedded music default is missing from {DEFAULT_DIR}")
             path = Path(DiffusionPipeline.download(str(pretrained_model_name_or_path), **kwargs))
         kwargs.setdefault("dtype", torch.float32)
-        pipe = super().from_pretrained(str(path), **kwargs)
-        pipe.attribute_space, pipe.direction_model = load_mapping(path / "emotion")
-        return pipe
+        space, model = load_mapping(path / "emotion")
+        return super().from_pretrained(str(path), attribute_space=space, direction_model=model, **kwargs)
 
     def save_pretrained(self, save_directory: str | Path, **kwargs) -> None:
         super().save_pretrained(save_directory, **kwargs)
         save_mapping(Path(save_directory) / "emotion", self.attribute_space, self.direction_model)
 
     def set_mapping(self, space: AttributeSpace, model: DirectionVectorModel) -> None:
-        """Use another emotion -> attribute mapping (e.g. one fitted on labelled MIDI)."""
+        """Swap in another emotion -> attribute mapping (e.g. one fitted on labelled MIDI)."""
         self.attribute_space, self.direction_model = space, model
 
     # -- conditioning -------------------------------------------------------------------------------
@@ -185,9 +197,8 @@ class MusicPipeline(DiffusionPipeline):
             rows.append(cache[key])
         return np.stack(rows)
 
-    def check_inputs(
-        self, num_bars: int, num_inference_steps: int, guidance_scale: float, output_type: str
-    ) -> None:
+    @staticmethod
+    def check_inputs(num_bars: int, num_inference_steps: int, guidance_scale: float, output_type: str) -> None:
         if (
             isinstance(num_bars, bool)
             or not isinstance(num_bars, (int, np.integer))

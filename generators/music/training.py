@@ -178,8 +178,9 @@ def train_music(
         scheduler=make_scheduler(
             int(tcfg["num_train_timesteps"]), tcfg["beta_schedule"], prediction_type
         ),
+        attribute_space=space,
+        direction_model=default_direction_model(space),
     )
-    pipe.set_mapping(space, default_direction_model(space))
     final = out / "final"
     _save(
         pipe,

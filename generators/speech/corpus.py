@@ -3,7 +3,8 @@
 **Synthetic base corpus.** No emotional speech corpus can be had on the build machines, so the
 embedded default learns from neutral multi-speaker speech made offline by Debian's text-to-speech
 engines: flite (voices kal, kal16, awb, rms, slt) and espeak-ng (several English accents and
-voice variants), speaking sentences built from the templates below (this project's own text).
+voice variants), speaking sentences built from templates (this project's own text; both in
+``generators.tts``, which the media share).
 Emotional targets come from the literature profiles (``profiles.py``) realised on each utterance.
 
 **Emotional corpora** (for users who have them): ``pairs_from_folder`` reads the folder layouts of
@@ -22,8 +23,6 @@ import functools
 import hashlib
 import json
 import logging
-import random
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -41,81 +40,16 @@ from generators.speech.features import (
     prosody_features,
     world_analyze,
 )
+from generators.tts import (  # noqa: F401 (the TTS helpers, re-exported for existing imports)
+    ESPEAK_VOICES,
+    FLITE_VOICES,
+    default_voices,
+    sentences,
+    synthesize_tts,
+    tts_available,
+)
 
 logger = logging.getLogger(__name__)
-
-FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
-ESPEAK_VOICES = ("en-us", "en-us+f2", "en-gb+m3", "en-gb-scotland+f4", "en-029+m1", "en-us+f5",
-                 "en-gb-x-rp+m7", "en-us+klatt2")
-
-_SUBJECTS = ["the old man", "my sister", "a young teacher", "the driver", "our neighbour",
-             "the little girl", "his brother", "the doctor", "a tired farmer", "the new student",
-             "her father", "the captain", "my best friend", "the baker", "a quiet boy",
-             "the manager", "your cousin", "the pilot", "an angry cat", "the children"]
-_VERBS = ["opened", "carried", "painted", "found", "sold", "cleaned", "borrowed", "fixed",
-          "watched", "lost", "brought", "moved", "ordered", "dropped", "counted", "wrapped"]
-_OBJECTS = ["the heavy box", "a blue umbrella", "the kitchen window", "seven red apples",
-            "the broken radio", "a letter from home", "the garden gate", "an old map",
-            "the wooden chair", "twelve glass bottles", "the morning paper", "a warm blanket",
-            "the silver key", "a bag of flour", "the last train ticket", "the yellow bicycle"]
-_ENDINGS = ["", " before dinner", " after the storm", " on Monday morning", " near the river",
-            " in the dark", " without a word", " at the station", " for the third time",
-            " last night", " in front of everyone", " this afternoon"]
-_QUESTIONS = ["did you really think it would be that easy", "where are you going at this hour",
-              "is this the house you told me about", "why would anyone leave the door open",
-              "can we talk about what happened yesterday", "who put the books on the floor"]
-_STATEMENTS = ["i never said that she took the money", "we will meet again next week",
-               "the weather is going to change tonight", "there is nothing left in the fridge",
-               "it takes about an hour to get there", "they have been waiting since noon",
-               "you can leave your coat by the door", "the results came in this morning",
-               "nobody knew the answer to the question", "the meeting has been moved to friday"]
-
-
-def sentences(n: int, seed: int = 0) -> list[str]:
-    """``n`` distinct sentences from the templates (deterministic for a seed)."""
-    rng = random.Random(seed)
-    out: list[str] = []
-    fixed = _QUESTIONS + _STATEMENTS
-    rng.shuffle(fixed)
-    seen = set()
-    while len(out) < n:
-        if fixed and rng.random() < 0.2:
-            s = fixed.pop()
-        else:
-            s = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}{rng.choice(_ENDINGS)}"
-        if s not in seen:
-            seen.add(s)
-            out.append(s)
-    return out
-
-
-def tts_available() -> dict[str, bool]:
-    return {"flite": shutil.which("flite") is not None, "espeak-ng": shutil.which("espeak-ng") is not None}
-
-
-def synthesize_tts(text: str, voice: str, path: Path) -> None:
-    """One sentence with one voice ("flite:kal", "espeak:en-us+f2") into a wav file."""
-    engine, name = voice.split(":", 1)
-    if engine == "flite":
-        cmd = ["flite", "-voice", name, "-t", text, "-o", str(path)]
-    elif engine == "espeak":
-        cmd = ["espeak-ng", "-v", name, "-s", "155", "-w", str(path), text]
-    else:
-        raise ValueError(f"unknown TTS engine {engine!r}; accepted: flite, espeak")
-    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-
-
-def default_voices() -> list[str]:
-    have = tts_available()
-    voices = [f"flite:{v}" for v in FLITE_VOICES] if have["flite"] else []
-    voices += [f"espeak:{v}" for v in ESPEAK_VOICES] if have["espeak-ng"] else []
-    if not voices:
-        raise FileNotFoundError(
-            "no text-to-speech engine found: install Debian's flite and espeak-ng "
-            "(apt-get install flite espeak-ng) to build the synthetic speech corpus"
-        )
-    return voices
-
 
 @dataclass
 class Utterance:
@@ -516,7 +450,7 @@ def render_rule_corpus(out_dir: str | Path, n_sentences: int, voices: list[str] 
         c = np.zeros(len(CATEGORIES))
         if cat != "neutral":
             c[CATEGORIES.index(cat)] = inten
-        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(0.75, 1.25, len(PROSODY))
+        raw = from_z(model.steer_contributions(model.neutral, c)) * rng.uniform(0.75, 1.25, len(PROSODY))
         if baseline:  # this clip's "speaker" has its own neutral: few voices, many baselines
             raw = raw + rng.uniform(-1, 1, len(PROSODY)) * BASELINE_SPREAD
         raw = clip_raw(raw)
@@ -633,7 +567,7 @@ def render_paired_corpus(out_dir: str | Path, n_sentences: int, voices: list[str
         c = np.zeros(len(CATEGORIES))
         if cat != "neutral":
             c[CATEGORIES.index(cat)] = inten
-        raw = from_z(model.steer_contributions(None, c)) * rng.uniform(1 - variation, 1 + variation, len(PROSODY))
+        raw = from_z(model.steer_contributions(model.neutral, c)) * rng.uniform(1 - variation, 1 + variation, len(PROSODY))
         raw = clip_raw(raw + base)
         gain = level + rng.uniform(-session_level_db, session_level_db)
         if not written(file):

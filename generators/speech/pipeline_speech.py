@@ -49,7 +49,7 @@ from generators.speech.features import (
     world_analyze,
 )
 from generators.speech.modeling_speech import ProsodyDenoiser
-from generators.speech.profiles import PROSODY, clip_raw, from_z, to_z
+from generators.speech.profiles import PROSODY, clip_raw, default_direction_model, from_z, to_z
 from generators.speech.vocoder import MelSpectrogram, load_hifigan
 
 logger = logging.getLogger(__name__)
@@ -149,10 +149,13 @@ def level_taken_db(before: np.ndarray, after: np.ndarray) -> float:
 class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
     """Emotional voice conversion. ``pipe(audio, sample_rate, emotion="angry@0.7")``."""
 
-    def __init__(self, denoiser: ProsodyDenoiser, scheduler) -> None:
+    def __init__(self, denoiser: ProsodyDenoiser, scheduler,
+                 direction_model: DirectionVectorModel | None = None) -> None:
+        """``direction_model``: the emotion -> prosody-change directions, saved and loaded with the
+        checkpoint (``emotion/``); None takes the literature profiles (``default_direction_model``)."""
         super().__init__()
         self.register_modules(denoiser=denoiser, scheduler=scheduler)
-        self.direction_model: DirectionVectorModel | None = None
+        self.direction_model = direction_model if direction_model is not None else default_direction_model()
         self.vocoder_name = "universal"
         self._vocoder = None
         self._mel = None
@@ -185,16 +188,8 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
     # -- conditioning ---------------------------------------------------------------------------
     def emotion_embedding(self, spec: EmotionSpec, frames: int) -> np.ndarray:
         """(frames, 8) standardised prosody-change embedding for a spec (per frame for a curve)."""
-        model = self.direction_model
-        if spec.curve is not None:
-            if spec.curve.unit != "s":
-                raise ValueError(
-                    f"a speech curve is timed in seconds ('sad -> angry over 3 s'), got {spec.curve.unit!r}"
-                )
-            times = (np.arange(frames) + 0.5) * FRAME_MS / 1000.0
-            z = model.steer_contributions(None, spec.curve.contributions(times))
-        else:
-            z = np.repeat(np.asarray(model.steer(None, spec))[None], frames, axis=0)
+        times = (np.arange(frames) + 0.5) * FRAME_MS / 1000.0
+        z = self.direction_model.steer_frames(spec, times, "speech")
         return to_z(clip_raw(from_z(z))).astype(np.float32)
 
     # -- generation -----------------------------------------------------------------------------
@@ -216,9 +211,7 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         CUDA, bfloat16 on a CPU with native support) or "float32" (see ``VOCODER_PRECISIONS``).
         On a CPU, bfloat16 cost words (README: 1.6 points more word error on the evaluation's
         recordings) and was not faster on every CPU that has it, so it is not the default."""
-        spec = parse_emotion(emotion) if isinstance(emotion, str) else emotion
-        if intensity is not None:
-            spec = spec.with_intensity(float(intensity))
+        spec = parse_emotion(emotion, intensity)  # a spec passes through; text is parsed here once
         self.check_inputs(num_inference_steps, guidance_scale)
         if vocoder not in ("hifigan", "world"):
             raise ValueError(f"vocoder must be 'hifigan' or 'world', got {vocoder!r}")

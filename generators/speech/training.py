@@ -209,9 +209,9 @@ class SyntheticExamples(_Cropper):
         content, pros = self._ending(u.content, u.prosody)
         T = len(pros)
         jitter = rng.uniform(0.8, 1.2, len(PROSODY))
-        z_a = self.model.steer_contributions(None, self._draw_contrib()) * jitter
+        z_a = self.model.steer_contributions(self.model.neutral, self._draw_contrib()) * jitter
         if rng.random() < 0.2:  # a curve: one spec to another within the utterance
-            z_b = self.model.steer_contributions(None, self._draw_contrib()) * jitter
+            z_b = self.model.steer_contributions(self.model.neutral, self._draw_contrib()) * jitter
             t0, t1 = sorted(rng.uniform(0, T, 2))
             a = np.clip((np.arange(T) - t0) / max(t1 - t0, 1.0), 0, 1)[:, None]
             z = (1 - a) * z_a + a * z_b

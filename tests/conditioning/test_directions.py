@@ -50,7 +50,7 @@ def test_steer_moves_monotonically_with_intensity():
 def test_steer_at_full_intensity_lands_on_the_category_cluster():
     x, y, _, _, _ = planted()
     model = DirectionVectorModel.fit(x, y)
-    e = model.steer(None, EmotionSpec({"sad": 1.0}, 1.0))
+    e = model.steer(model.neutral, EmotionSpec({"sad": 1.0}, 1.0))
     assert np.linalg.norm(e - model.centres["sad"]) < 0.5
 
 
@@ -68,7 +68,7 @@ def test_read_inverts_steer():
     x, y, _, _, _ = planted()
     model = DirectionVectorModel.fit(x, y)
     spec = EmotionSpec({"happy": 0.7, "surprised": 0.3}, 0.8)
-    back = model.read(model.steer(None, spec))
+    back = model.read(model.steer(model.neutral, spec))
     assert back.isclose(spec, tol=1e-6)
 
 
@@ -85,7 +85,7 @@ def test_save_load_round_trip_is_exact(tmp_path):
     assert np.array_equal(loaded.axes, model.axes)
     assert loaded.meta == {"medium": "synthetic"}
     spec = EmotionSpec({"calm": 1.0}, 0.6)
-    assert np.array_equal(loaded.steer(None, spec), model.steer(None, spec))
+    assert np.array_equal(loaded.steer(loaded.neutral, spec), model.steer(model.neutral, spec))
 
 
 def test_missing_category_steers_through_the_vad_axes():
@@ -93,7 +93,7 @@ def test_missing_category_steers_through_the_vad_axes():
     keep = [i for i, lab in enumerate(y) if lab != "contempt"]
     model = DirectionVectorModel.fit(x[keep], [y[i] for i in keep])
     assert "contempt" not in model.categories and model.axes is not None
-    e = model.steer(None, EmotionSpec({"contempt": 1.0}, 1.0))
+    e = model.steer(model.neutral, EmotionSpec({"contempt": 1.0}, 1.0))
     assert np.all(np.isfinite(e)) and np.linalg.norm(e - model.neutral) > 0
 
 
@@ -103,7 +103,7 @@ def test_missing_category_without_axes_is_a_clear_error():
     model = DirectionVectorModel.fit(x[keep], [y[i] for i in keep])
     assert model.axes is None
     with pytest.raises(ValueError, match="no direction for angry"):
-        model.steer(None, EmotionSpec({"angry": 1.0}, 1.0))
+        model.steer(model.neutral, EmotionSpec({"angry": 1.0}, 1.0))
 
 
 def test_unsupervised_fit_with_a_few_labels_recovers_directions():
@@ -125,3 +125,26 @@ def test_fit_errors():
         DirectionVectorModel.fit(np.zeros((2, 2)), ["happy", "joyous"])
     with pytest.raises(ValueError, match="NaN"):
         DirectionVectorModel.fit(np.full((2, 2), np.nan), ["happy", "neutral"])
+
+
+def test_steer_needs_an_explicit_neutral():
+    model = DirectionVectorModel.fit(*planted()[:2])
+    with pytest.raises(ValueError, match="pass the model's neutral centre"):
+        model.steer(None, EmotionSpec({"sad": 1.0}, 1.0))
+    other = model.neutral + 0.5
+    moved = model.steer(other, EmotionSpec({"sad": 1.0}, 1.0))
+    assert np.allclose(moved - other, model.steer(model.neutral, EmotionSpec({"sad": 1.0}, 1.0)) - model.neutral)
+
+
+def test_steer_frames_samples_a_curve_in_seconds_and_repeats_a_spec():
+    from conditioning import parse_emotion
+
+    model = DirectionVectorModel.fit(*planted()[:2])
+    times = np.array([0.0, 1.0, 2.0, 3.0])
+    flat = model.steer_frames(parse_emotion("sad@0.5"), times, "speech")
+    assert flat.shape == (4, model.dim) and np.allclose(flat, flat[0])
+    curve = model.steer_frames(parse_emotion("sad@1 -> happy@1 over 3 s"), times, "speech")
+    assert np.allclose(curve[0], model.steer(model.neutral, parse_emotion("sad@1")))
+    assert np.allclose(curve[-1], model.steer(model.neutral, parse_emotion("happy@1")))
+    with pytest.raises(ValueError, match="a face curve is timed in seconds"):
+        model.steer_frames(parse_emotion("sad -> happy over 4 bars"), times, "face")

@@ -141,8 +141,8 @@ def test_direction_model_steers_to_the_prototypes():
     from conditioning import parse_emotion
 
     for cat in ("happy", "sad", "angry", "surprised"):
-        full = np.asarray(model.steer(None, parse_emotion(f"{cat}@1.0")))
-        half = np.asarray(model.steer(None, parse_emotion(f"{cat}@0.5")))
+        full = np.asarray(model.steer(model.neutral, parse_emotion(f"{cat}@1.0")))
+        half = np.asarray(model.steer(model.neutral, parse_emotion(f"{cat}@0.5")))
         assert np.allclose(full, prototype_vector(cat), atol=1e-6)
         assert np.allclose(half, 0.5 * full, atol=1e-6)
     assert prototype_vector("happy")[EMOTION_AUS.index("AU12")] == PROTOTYPES["happy"]["AU12"]

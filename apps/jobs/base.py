@@ -1,0 +1,234 @@
+"""The parts every job shares: the result, the provenance record, and ``Models``, which loads each
+pipeline and recognizer once and lends it to one job at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from apps.common import JobError, check_device, quiet_diffusers
+from conditioning import EmotionSpec, parse_emotion
+from conditioning.io import atomic_write, check_writable
+
+__all__ = ["JobError", "JobResult", "Models", "package_version", "parse_job_emotion",
+           "writable_output", "write_provenance"]
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("affectstudio")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown"
+
+
+def parse_job_emotion(emotion: str | EmotionSpec, intensity: float | None = None) -> EmotionSpec:
+    """The job's emotion, parsed once (text, or a spec passed through), with an intensity override."""
+    try:
+        return parse_emotion(emotion, intensity)
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+
+
+def writable_output(path: str | Path, suffixes: tuple[str, ...], flag: str, what: str) -> Path:
+    """``path`` ends with one of ``suffixes`` and its folder can be written, or a one-line error."""
+    if not str(path).lower().endswith(suffixes):
+        raise JobError(f"{flag} must name a {what} file, got {str(path)!r}")
+    return check_writable(path)
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (hex, first 16 characters: enough to tell versions apart)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def folder_digest(paths: list[Path]) -> str:
+    """One sha256 over the files (relative names and bytes) of checkpoint folders or files."""
+    h = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for p in files:
+            if p.suffix in (".wav", ".md") or "__pycache__" in p.parts:
+                continue
+            h.update(str(p.relative_to(root.parent)).encode())
+            h.update(file_digest(p).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class JobResult:
+    """What a job made: ``files`` (written atomically), ``lines`` (the human summary the CLI
+    prints), ``data`` (the same as JSON-able values), ``provenance`` (how it was made) and
+    ``output`` (the pipeline's own output object, for a caller that wants the arrays)."""
+
+    job: Any
+    files: list[Path] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    data: Any = None
+    provenance: dict = field(default_factory=dict)
+    output: Any = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class Models:
+    """Each pipeline and recognizer loaded once, on first use, on the device asked, and shared.
+
+    Safe to share between threads: loading is done once per (kind, name, device) under that
+    entry's lock, and ``use`` lends an object to one job at a time (a pipeline holds sampler state
+    while it runs), so two threads get the same results as one after the other; different models
+    run in parallel.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, dict] = {}
+
+    def _entry(self, key: tuple) -> dict:
+        with self._lock:
+            return self._entries.setdefault(key, {"lock": threading.RLock(), "obj": None})
+
+    @contextlib.contextmanager
+    def use(self, kind: str, name: str | None = None, device: str = "cpu") -> Iterator[Any]:
+        """Borrow a loaded ``kind`` ("speech", "music", "face" pipelines; "recognizer:<name>")."""
+        entry = self._entry((kind, name, device))
+        with entry["lock"]:
+            if entry["obj"] is None:
+                t = time.perf_counter()
+                entry["obj"], entry["info"] = self._load(kind, name, device)
+                entry["info"]["load_s"] = round(time.perf_counter() - t, 3)
+            yield entry["obj"]
+
+    def info(self, kind: str, name: str | None = None, device: str = "cpu") -> dict:
+        """What provenance records of a loaded model: its name, class, source and weights hash."""
+        entry = self._entry((kind, name, device))
+        with entry["lock"]:
+            return dict(entry.get("info") or {})
+
+    def loaded(self) -> list[tuple]:
+        with self._lock:
+            return [k for k, e in self._entries.items() if e["obj"] is not None]
+
+    @staticmethod
+    def _load(kind: str, name: str | None, device: str) -> tuple[Any, dict]:
+        quiet_diffusers()
+        if kind in ("speech", "music", "face"):
+            from importlib import import_module
+
+            cls_name, module = {
+                "speech": ("EmotionVoiceConversionPipeline", "generators.speech.pipeline_speech"),
+                "music": ("MusicPipeline", "generators.music.pipeline_music"),
+                "face": ("TalkingHeadPipeline", "generators.face.pipeline_face"),
+            }[kind]
+            mod = import_module(module)
+            pipe = getattr(mod, cls_name).from_pretrained(name).to(device)
+            pipe.set_progress_bar_config(disable=True)
+            folder = Path(name) if name and Path(name).is_dir() else Path(mod.DEFAULT_DIR)
+            parts = [folder / p for p in ("denoiser", "unet", "scheduler", "emotion", "pipeline.json")
+                     if (folder / p).exists()]
+            return pipe, {"name": name or f"{kind}-default", "class": cls_name,
+                          "weights_sha256": folder_digest(parts) if name is None or Path(name).is_dir()
+                          else "hub:" + str(name)}
+        if kind.startswith("recognizer:"):
+            from evaluators.recognizers import load_recognizer
+
+            rec_name = kind.split(":", 1)[1]
+            medium = name or "speech"
+            rec = load_recognizer(rec_name, medium)
+            return rec, {"name": rec_name, "class": type(rec).__name__}
+        raise JobError(f"unknown model kind {kind!r}")
+
+
+def timed(timings: dict, key: str) -> contextlib.AbstractContextManager:
+    """``with timed(t, "generate"): ...`` adds the seconds spent to ``t[key]``."""
+
+    @contextlib.contextmanager
+    def _cm():
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - t, 3)
+
+    return _cm()
+
+
+def job_options(job) -> dict:
+    """Every field of a job dataclass as JSON-able values (paths as text, nested jobs as their
+    medium and output)."""
+    out = {}
+    for f in fields(job):
+        if f.name.startswith("_"):
+            continue
+        v = getattr(job, f.name)
+        if isinstance(v, EmotionSpec):
+            v = v.to_string()
+        elif isinstance(v, Path):
+            v = str(v)
+        elif hasattr(v, "medium") and hasattr(v, "validate"):
+            v = {"job": v.medium, "output": str(v.output) if getattr(v, "output", None) else None}
+        elif isinstance(v, (list, tuple)):
+            v = [str(x) if isinstance(x, Path) else x for x in v]
+        out[f.name] = v
+    return out
+
+
+def provenance(job, spec: EmotionSpec | None, models: list[dict], timings: dict,
+               inputs: dict[str, str | Path | None], outputs: list[Path]) -> dict:
+    """The record of how the outputs were made: enough to make them again."""
+    record = {
+        "job": job.medium,
+        "package": {"name": "affectstudio", "version": package_version()},
+        "python": platform.python_version(),
+        "options": job_options(job),
+        "seed": getattr(job, "seed", None),
+        "inputs": {k: {"path": str(p), "sha256": file_digest(p)} for k, p in inputs.items()
+                   if p is not None and Path(p).is_file()},
+        "models": models,
+        "timings_s": timings,
+        "outputs": [{"path": str(p), "sha256": file_digest(p)} for p in outputs if Path(p).is_file()],
+    }
+    if spec is not None:
+        record["emotion"] = {"input": job.emotion if isinstance(job.emotion, str) else spec.to_string(),
+                             **spec.describe()}
+    return record
+
+
+def provenance_path(output: str | Path) -> Path:
+    """Where a job's provenance record goes: beside its output, ``<name>.provenance.json``."""
+    output = Path(output)
+    return output.with_name(output.stem + ".provenance.json")
+
+
+def write_provenance(result: JobResult, path: str | Path | None = None) -> Path:
+    """Write ``result.provenance`` as JSON (atomically) beside the first output, or to ``path``."""
+    target = Path(path) if path else provenance_path(result.files[0])
+    with atomic_write(target, "w") as tmp:
+        Path(tmp).write_text(json.dumps(result.provenance, indent=2, default=str), "utf-8")
+    return target
+
+
+def check_common(job) -> None:
+    """The checks every generation job makes: a seed that is a whole number, a device that exists."""
+    if isinstance(job.seed, bool) or not isinstance(job.seed, int) or job.seed < 0:
+        raise JobError(f"seed must be a whole number >= 0, got {job.seed!r}")
+    check_device(job.device)
+
+
+Runner = Callable[[Any, Models], JobResult]
