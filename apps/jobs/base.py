@@ -18,8 +18,29 @@ from apps.common import JobError, check_device, quiet_diffusers
 from conditioning import EmotionSpec, parse_emotion
 from conditioning.io import atomic_write, check_writable
 
-__all__ = ["JobError", "JobResult", "Models", "package_version", "parse_job_emotion",
+__all__ = ["JobError", "JobResult", "Models", "package_version", "parse_job_emotion", "validator",
            "writable_output", "write_provenance"]
+
+
+def validator(validate: Callable) -> Callable:
+    """Decorate a job's ``validate``: whatever a check raises about the input (ValueError, a file
+    that is missing or unreadable) reaches the caller as one ``JobError`` line."""
+    import functools
+
+    @functools.wraps(validate)
+    def wrapped(job, *args, **kwargs):
+        try:
+            return validate(job, *args, **kwargs)
+        except JobError:
+            raise
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            if getattr(exc, "filename", None):
+                raise JobError(f"{exc.strerror}: {exc.filename}") from None
+            raise JobError(str(exc)) from None
+        except ValueError as exc:
+            raise JobError(str(exc)) from None
+
+    return wrapped
 
 
 def package_version() -> str:
@@ -55,17 +76,53 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def folder_digest(paths: list[Path]) -> str:
-    """One sha256 over the files (relative names and bytes) of checkpoint folders or files."""
+def _feed(h, value) -> None:
+    """Feed a value's content (arrays by their bytes, containers item by item) to a hash."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        value = value.detach().to("cpu", torch.float32).numpy()
+    if isinstance(value, np.ndarray):
+        h.update(str(value.shape).encode())
+        h.update(np.ascontiguousarray(value, dtype=np.float64 if value.dtype.kind == "f" else None).tobytes())
+    elif isinstance(value, dict):
+        for k in sorted(value, key=str):
+            h.update(str(k).encode())
+            _feed(h, value[k])
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _feed(h, v)
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        _feed(h, {k: v for k, v in vars(value).items() if not k.startswith("_")})
+    else:
+        h.update(repr(value).encode())
+
+
+def weights_digest(pipe) -> str:
+    """sha256 of what a pipeline computes with: every network's weights (as float32 values, so a
+    checkpoint stored in half precision and its float32 copy hash alike only if the values are
+    equal), the scheduler's config and the emotion mapping."""
+    import torch
+
     h = hashlib.sha256()
-    for root in paths:
-        root = Path(root)
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for p in files:
-            if p.suffix in (".wav", ".md") or "__pycache__" in p.parts:
-                continue
-            h.update(str(p.relative_to(root.parent)).encode())
-            h.update(file_digest(p).encode())
+    for name, component in sorted(pipe.components.items()):
+        h.update(name.encode())
+        if isinstance(component, torch.nn.Module):
+            _feed(h, dict(component.state_dict()))
+        elif hasattr(component, "config"):
+            _feed(h, {k: v for k, v in dict(component.config).items() if not k.startswith("_")})
+    if getattr(pipe, "vocoder_name", None):  # speech: the neural vocoder it loads on first use
+        from generators.speech.vocoder import PACKAGED, packaged_checkpoint
+
+        name = pipe.vocoder_name
+        h.update(name.encode())
+        if name in PACKAGED:
+            h.update(file_digest(packaged_checkpoint(name)).encode())
+    for attr in ("direction_model", "attribute_space"):
+        if getattr(pipe, attr, None) is not None:
+            h.update(attr.encode())
+            _feed(h, getattr(pipe, attr))
     return h.hexdigest()[:16]
 
 
@@ -139,12 +196,8 @@ class Models:
             mod = import_module(module)
             pipe = getattr(mod, cls_name).from_pretrained(name).to(device)
             pipe.set_progress_bar_config(disable=True)
-            folder = Path(name) if name and Path(name).is_dir() else Path(mod.DEFAULT_DIR)
-            parts = [folder / p for p in ("denoiser", "unet", "scheduler", "emotion", "pipeline.json")
-                     if (folder / p).exists()]
             return pipe, {"name": name or f"{kind}-default", "class": cls_name,
-                          "weights_sha256": folder_digest(parts) if name is None or Path(name).is_dir()
-                          else "hub:" + str(name)}
+                          "weights_sha256": weights_digest(pipe)}
         if kind.startswith("recognizer:"):
             from evaluators.recognizers import load_recognizer
 

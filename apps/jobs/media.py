@@ -21,6 +21,7 @@ from apps.jobs.base import (
     provenance,
     provenance_path,
     timed,
+    validator,
     writable_output,
     write_provenance,
 )
@@ -69,6 +70,7 @@ class SpeechJob:
     medium = "speech"
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
 
+    @validator
     def validate(self) -> EmotionSpec:
         self._spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if self.output is not None:
@@ -172,6 +174,7 @@ class MusicJob:
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
     _seed: tuple | None = field(default=None, init=False, repr=False)
 
+    @validator
     def validate(self) -> EmotionSpec:
         from generators.music.mapping import BOUNDS
         from generators.music.pipeline_music import MAX_BARS, MusicPipeline, _parse_tonic
@@ -266,6 +269,7 @@ class FaceJob:
     def still(self) -> bool:
         return str(self.output).lower().endswith(".png")
 
+    @validator
     def validate(self) -> EmotionSpec:
         self._spec = spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if not (self.still or str(self.output).lower().endswith(".mp4")):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.jobs.base import JobError, JobResult, Models, provenance, timed
+from apps.jobs.base import JobError, JobResult, Models, provenance, timed, validator
 from apps.jobs.media import IMAGE_INPUTS
 
 READ_AUDIO = (".wav", ".flac", ".ogg", ".opus", ".mp3")
@@ -106,6 +106,7 @@ class ReadJob:
     medium = "read"
     _kinds: list[str] = field(default_factory=list, init=False, repr=False)
 
+    @validator
     def validate(self) -> list[str]:
         if not self.files:
             raise JobError("nothing to read: give recordings, MIDI files, photos or videos")

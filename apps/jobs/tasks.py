@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apps.jobs.base import JobError, JobResult, Models, check_device, parse_job_emotion
+from apps.jobs.base import JobError, JobResult, Models, check_device, parse_job_emotion, validator
 
 EVAL_DEFAULT_EMOTIONS = {"music": ["happy", "sad", "angry", "calm", "fearful", "surprised"],
                          "speech": ["angry", "happy", "fearful", "sad", "surprised"],
@@ -30,6 +30,7 @@ class EmotionsJob:
     use_embedding: bool = True
     medium = "emotions"
 
+    @validator
     def validate(self) -> None:
         for text in self.texts:
             parse_job_emotion(text) if self.use_embedding else _parse_lexicon_only(text)
@@ -93,6 +94,7 @@ class ModelsJob:
 
     medium = "models"
 
+    @validator
     def validate(self) -> None:
         return None
 
@@ -131,6 +133,7 @@ class EvalJob:
     medium = "eval"
     _portrait: object = field(default=None, init=False, repr=False)
 
+    @validator
     def validate(self) -> None:
         if self.files or self.labels:
             if not (self.files and self.labels):
@@ -318,6 +321,7 @@ class TrainJob:
     medium = "train"
     _cfg: dict | None = field(default=None, init=False, repr=False)
 
+    @validator
     def validate(self) -> dict:
         from configs import load_layered
 
@@ -401,6 +405,7 @@ class BenchJob:
     device: str = "cpu"
     medium = "bench"
 
+    @validator
     def validate(self) -> None:
         check_device(self.device)
 
@@ -420,6 +425,7 @@ class DemoJob:
     output_dir: str | Path = "affect-demo"
     medium = "demo"
 
+    @validator
     def validate(self) -> None:
         out = Path(self.output_dir)
         if out.exists() and not out.is_dir():
