@@ -116,7 +116,7 @@ def _bench_job(args):
 
 
 def _demo_job(args):
-    from apps.jobs import DemoJob
+    from apps.demo import DemoJob
 
     return DemoJob(args.output_dir)
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from apps.jobs import FaceJob, Models, MusicJob, ReadJob, SpeechJob, run
+from apps.jobs import FaceJob, JobError, JobResult, Models, MusicJob, ReadJob, SpeechJob, run
+from apps.jobs.base import validator
 from conditioning import CATEGORIES, parse_emotion
 from conditioning.io import atomic_write
 
@@ -149,3 +151,23 @@ def run_demo(output_dir: str | Path, models: Models | None = None) -> list[tuple
     for _, part in DEMO_PARTS:
         written += part(out, models)
     return written
+
+
+@dataclass
+class DemoJob:
+    """``affect demo``: every medium on the embedded defaults, into one folder."""
+
+    output_dir: str | Path = "affect-demo"
+    medium = "demo"
+
+    @validator
+    def validate(self) -> None:
+        out = Path(self.output_dir)
+        if out.exists() and not out.is_dir():
+            raise JobError(f"demo output {str(out)!r} exists and is not a folder")
+
+    def run(self, models: Models) -> JobResult:
+        written = run_demo(self.output_dir, models)
+        lines = [f"affect demo wrote {len(written)} file(s) to {self.output_dir}:"]
+        lines += [f"  {path}  ({what})" for path, what in written]
+        return JobResult(self, [Path(p) for p, _ in written], lines, [{"file": p, "what": w} for p, w in written])

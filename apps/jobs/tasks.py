@@ -1,6 +1,6 @@
 """The jobs that are not one generation: the emotion vocabulary and how text parses
 (``EmotionsJob``), the model registry (``ModelsJob``), the closed loop (``EvalJob``), training
-(``TrainJob``), the bench (``BenchJob``) and the demo (``DemoJob``). Same shape as the media jobs:
+(``TrainJob``) and the bench (``BenchJob``); the demo's job is in ``apps.demo`` (it is made of jobs). Same shape as the media jobs:
 ``validate()`` first, then ``run(models)`` -> ``JobResult`` (lines to print, data as JSON)."""
 
 from __future__ import annotations
@@ -416,25 +416,3 @@ class BenchJob:
         lines = [f"{r['medium']:<6} {r['task']:<48} {r['seconds_median']:7.2f} s "
                  f"(min {r['seconds_min']:.2f}, {r['repeats']} runs)  {r['note']}" for r in rows]
         return JobResult(self, [], lines, rows)
-
-
-@dataclass
-class DemoJob:
-    """``affect demo``: every medium on the embedded defaults, into one folder."""
-
-    output_dir: str | Path = "affect-demo"
-    medium = "demo"
-
-    @validator
-    def validate(self) -> None:
-        out = Path(self.output_dir)
-        if out.exists() and not out.is_dir():
-            raise JobError(f"demo output {str(out)!r} exists and is not a folder")
-
-    def run(self, models: Models) -> JobResult:
-        from apps.demo import run_demo
-
-        written = run_demo(self.output_dir, models)
-        lines = [f"affect demo wrote {len(written)} file(s) to {self.output_dir}:"]
-        lines += [f"  {path}  ({what})" for path, what in written]
-        return JobResult(self, [Path(p) for p, _ in written], lines, [{"file": p, "what": w} for p, w in written])
