@@ -115,6 +115,14 @@ def _bench_job(args):
     return BenchJob(list(args.media), repeats=args.repeats, device=args.device)
 
 
+def _render_job(args):
+    from apps.render import RenderJob
+
+    return RenderJob(args.jobfile, args.output_dir, workers=args.workers, device=args.device,
+                     retries=args.retries, force=args.force, dry_run=args.dry_run, quiet=args.quiet,
+                     read=args.read, ray=args.ray)
+
+
 def _demo_job(args):
     from apps.demo import DemoJob
 
@@ -269,6 +277,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(job=_bench_job)
 
+    p = sub.add_parser("render", help="run a job file (YAML or JSON Lines) into a folder, resumably")
+    p.add_argument("jobfile", help="the job file (schema: configs/render/README.md)")
+    p.add_argument("-o", "--output-dir", required=True, help="the output folder (holds manifest.sqlite)")
+    p.add_argument("--dry-run", action="store_true", help="check the file and print what would run")
+    p.add_argument("--force", action="store_true", help="redo every job, even those already done")
+    p.add_argument("--retries", type=int, default=0, help="tries again for failures that may pass")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each loads its models)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on Ray: a local instance, or the cluster at ADDRESS")
+    p.add_argument("--read", action="store_true", help="read every output back with its recognizer")
+    p.add_argument("--quiet", action="store_true", help="one log line per job instead of a progress bar")
+    p.set_defaults(job=_render_job)
+
     p = sub.add_parser("demo", help="render every medium with the embedded defaults into a folder")
     p.add_argument(
         "-o", "--output-dir", default="affect-demo", help="folder (default: affect-demo)"
@@ -303,13 +325,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for line in result.lines:
                 print(line)
-        return 0
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        return getattr(result.data, "exit_status", 0)  # a render with failed jobs: 1
+    except ValueError as exc:
         if debug:
             raise
-        if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and getattr(
-            exc, "filename", None
-        ):
+        for line in getattr(exc, "errors", None) or [str(exc)]:  # a job file: every error, one per line
+            _fail(line)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        if debug:
+            raise
+        if getattr(exc, "filename", None):
             return _fail(f"{exc.strerror}: {exc.filename}")
         return _fail(str(exc))
     except KeyboardInterrupt:

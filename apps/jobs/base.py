@@ -60,11 +60,13 @@ def parse_job_emotion(emotion: str | EmotionSpec, intensity: float | None = None
         raise JobError(str(exc)) from None
 
 
-def writable_output(path: str | Path, suffixes: tuple[str, ...], flag: str, what: str) -> Path:
-    """``path`` ends with one of ``suffixes`` and its folder can be written, or a one-line error."""
+def writable_output(path: str | Path, suffixes: tuple[str, ...], flag: str, what: str,
+                    check_folder: bool = True) -> Path:
+    """``path`` ends with one of ``suffixes`` and (with ``check_folder``) its folder can be written,
+    or a one-line error. A caller that makes the folders itself (the renderer) checks names only."""
     if not str(path).lower().endswith(suffixes):
         raise JobError(f"{flag} must name a {what} file, got {str(path)!r}")
-    return check_writable(path)
+    return check_writable(path) if check_folder else Path(path)
 
 
 def file_digest(path: str | Path) -> str:
@@ -73,6 +75,21 @@ def file_digest(path: str | Path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+    return h.hexdigest()[:16]
+
+
+def folder_digest(paths: list[Path]) -> str:
+    """One sha256 over the files (relative names and bytes) of checkpoint folders or files: taken
+    without loading anything (the renderer's job keys)."""
+    h = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for p in files:
+            if "__pycache__" in p.parts:
+                continue
+            h.update(str(p.relative_to(root.parent)).encode())
+            h.update(file_digest(p).encode())
     return h.hexdigest()[:16]
 
 

@@ -71,10 +71,12 @@ class SpeechJob:
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
 
     @validator
-    def validate(self) -> EmotionSpec:
+    def validate(self, check_output: bool = True) -> EmotionSpec:
+        """Everything that can be checked before a model loads; ``check_output=False`` checks the
+        output's name but not its folder (for a caller that makes the folders)."""
         self._spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if self.output is not None:
-            writable_output(self.output, SPEECH_OUTPUTS, "-o", "/".join(SPEECH_OUTPUTS))
+            writable_output(self.output, SPEECH_OUTPUTS, "-o", "/".join(SPEECH_OUTPUTS), check_output)
         if self.vocoder not in ("hifigan", "world"):
             raise JobError(f"vocoder must be hifigan or world, got {self.vocoder!r}")
         from generators.pipeline_utils import DenoiserCheckpointMixin
@@ -175,7 +177,9 @@ class MusicJob:
     _seed: tuple | None = field(default=None, init=False, repr=False)
 
     @validator
-    def validate(self) -> EmotionSpec:
+    def validate(self, check_output: bool = True) -> EmotionSpec:
+        """Everything that can be checked before a model loads; ``check_output=False`` checks the
+        output's name but not its folder (for a caller that makes the folders)."""
         from generators.music.mapping import BOUNDS
         from generators.music.pipeline_music import MAX_BARS, MusicPipeline, _parse_tonic
         from generators.music.representation import ATTRIBUTES
@@ -192,10 +196,10 @@ class MusicJob:
                 raise JobError(f"{name} must be in [{lo:g}, {hi:g}], got {value}")
         if self.seed_mode not in ("continue", "reharmonize"):
             raise JobError(f"seed_mode must be 'continue' or 'reharmonize', got {self.seed_mode!r}")
-        writable_output(self.output, (".mid", ".midi"), "-o", ".mid")
+        writable_output(self.output, (".mid", ".midi"), "-o", ".mid", check_output)
         check_common(self)
         if self.wav:
-            writable_output(self.wav, (".wav",), "--wav", ".wav")
+            writable_output(self.wav, (".wav",), "--wav", ".wav", check_output)
         if self.tonic is not None:
             _parse_tonic(self.tonic, None)
         if self.seed_midi:
@@ -270,7 +274,9 @@ class FaceJob:
         return str(self.output).lower().endswith(".png")
 
     @validator
-    def validate(self) -> EmotionSpec:
+    def validate(self, check_output: bool = True) -> EmotionSpec:
+        """Everything that can be checked before a model loads; ``check_output=False`` checks the
+        output's name but not its folder (for a caller that makes the folders)."""
         self._spec = spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if not (self.still or str(self.output).lower().endswith(".mp4")):
             raise JobError(f"-o must name an .mp4 file (a talking head, with --audio) or a .png file "
@@ -288,13 +294,13 @@ class FaceJob:
         from generators.pipeline_utils import DenoiserCheckpointMixin
 
         DenoiserCheckpointMixin.check_inputs(self.steps, self.guidance)
-        writable_output(self.output, (".mp4", ".png"), "-o", ".mp4 or .png")
+        writable_output(self.output, (".mp4", ".png"), "-o", ".mp4 or .png", check_output)
         check_common(self)
         from generators.face.pipeline_face import MAX_SECONDS
         from generators.face.portrait import analyse_portrait
 
         if isinstance(self.audio, SpeechJob):
-            self.audio.validate()
+            self.audio.validate(check_output)
             from conditioning.audio import load_audio
 
             if load_audio(self.audio.input).duration > MAX_SECONDS:

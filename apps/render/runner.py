@@ -1,0 +1,496 @@
+"""``affect render``: run a job file's jobs, resumably, in this process, in worker processes, or
+on Ray actors; the manifest is written here, by the command that was started.
+
+Each worker holds one ``Models`` (every model loaded once per worker) and runs one job at a time;
+with ``workers`` > 1 on a CPU the cores are shared out (``torch.set_num_threads``) so workers do not
+fight over them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import signal
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from apps.jobs.base import folder_digest, job_options
+from apps.render.jobfile import RenderItem, input_digests, load_jobfile
+from apps.render.manifest import Manifest
+
+#: bump when the renderer changes what a job's output depends on
+KEY_SCHEMA = 1
+MANIFEST = "manifest.sqlite"
+
+
+# -- keys ----------------------------------------------------------------------------------------
+_MODEL_VERSIONS: dict = {}
+
+
+def model_version(medium: str, model: str | None) -> str:
+    """A hash of the checkpoint's files (the embedded default's when ``model`` is None): cheap to
+    take before anything loads, and it changes when the weights do."""
+    k = (medium, model)
+    if k not in _MODEL_VERSIONS:
+        if model and not Path(model).is_dir():
+            _MODEL_VERSIONS[k] = f"hub:{model}"
+        else:
+            from importlib import import_module
+
+            default = import_module(f"generators.{medium}.pipeline_{medium}").DEFAULT_DIR
+            folder = Path(model) if model else Path(default)
+            _MODEL_VERSIONS[k] = folder_digest(sorted(p for p in folder.iterdir() if p.name != "__pycache__"))
+    return _MODEL_VERSIONS[k]
+
+
+def job_key(item: RenderItem, keys: dict[str, str], device: str) -> str:
+    """A hash of what determines an item's output: input contents, the parsed emotion, every
+    option, the seed, the model's weights, the device, and the key of the speech job it speaks."""
+    options = {k: v for k, v in job_options(item.job).items()
+               if k not in ("output", "wav", "input", "portrait", "audio", "seed_midi", "provenance", "device")}
+    record = {"schema": KEY_SCHEMA, "medium": item.medium, "emotion": item.job._spec.to_string(),
+              "options": options, "inputs": input_digests(item), "wav": bool(getattr(item.job, "wav", None)),
+              "model": model_version(item.medium, item.job.model), "device": device,
+              "speech": keys.get(item.speech_id) if item.speech_id else None}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+# -- what a worker does with one job -------------------------------------------------------------
+_WORKER_MODELS = None
+
+
+def _init_worker(threads: int | None) -> None:
+    """A worker process: its own models, its share of the cores, Ctrl-C left to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _payload(item: RenderItem, speech_output: Path | None, device: str, read: bool) -> dict:
+    job = item.job
+    args = {f.name: getattr(job, f.name) for f in fields(job) if f.init}
+    args["device"] = device
+    if speech_output is not None:
+        args["audio"] = str(speech_output)
+    return {"id": item.id, "medium": item.medium, "args": args, "read": read,
+            "source": str(item.inputs["input"]) if item.medium == "speech" else None}
+
+
+def execute(payload: dict) -> dict:
+    """Run one job (in whatever process this is) and, with ``read``, read its output back."""
+    global _WORKER_MODELS
+    from apps.jobs import FaceJob, JobError, Models, MusicJob, SpeechJob, run
+
+    if _WORKER_MODELS is None:
+        _WORKER_MODELS = Models()
+    cls = {"speech": SpeechJob, "music": MusicJob, "face": FaceJob}[payload["medium"]]
+    t = time.perf_counter()
+    try:
+        job = cls(**payload["args"])
+        for p in job.output, getattr(job, "wav", None):
+            if p:
+                Path(p).parent.mkdir(parents=True, exist_ok=True)
+        result = run(job, _WORKER_MODELS)
+        reading = _read(payload, result, _WORKER_MODELS) if payload["read"] else None
+    except JobError as exc:
+        return {"id": payload["id"], "status": "failed", "error": " ".join(str(exc).split()),
+                "retry": False, "seconds": time.perf_counter() - t}
+    except Exception as exc:  # out of memory, a codec failure, a bug: recorded, the rest go on
+        first = " ".join(str(exc).split())[:300]
+        return {"id": payload["id"], "status": "failed", "error": f"{type(exc).__name__}: {first}",
+                "retry": True, "seconds": time.perf_counter() - t}
+    return {"id": payload["id"], "status": "done", "files": [str(f) for f in result.files],
+            "models": result.provenance.get("models"), "timings": result.provenance.get("timings_s"),
+            "emotion": result.provenance.get("emotion", {}).get("spec"), "reading": reading,
+            "seconds": time.perf_counter() - t, "pid": os.getpid()}
+
+
+def _read(payload: dict, result, models) -> dict:
+    """The output read by its medium's recognizer. Speech: against its source recording (the
+    speaker-normalised reading, the figure of record for conversion), with the plain reading beside."""
+    from apps.jobs import ReadJob, run
+
+    spec = result.job._spec
+    asked = None if spec.curve is not None else spec.dominant
+    out = str(result.job.output)
+    if payload["medium"] == "speech":
+        ref = run(ReadJob([out], reference=[payload["source"]]), models).data
+        plain = run(ReadJob([out]), models).data
+        reading = {**_short(ref), "reading": "against the source", "plain": _short(plain)}
+    else:
+        reading = {**_short(run(ReadJob([out]), models).data)}
+        if payload["medium"] == "music" and result.job.wav:
+            reading["audio"] = _short(run(ReadJob([str(result.job.wav)], recognizer="music-audio-v1"), models).data)
+    reading["asked"] = asked
+    reading["match"] = None if asked is None else reading["category"] == asked
+    return reading
+
+
+def _short(d: dict) -> dict:
+    top = sorted(d["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+    return {"recognizer": d["recognizer"], "category": d["category"], "top": dict(top),
+            "valence": d.get("valence"), "arousal": d.get("arousal")}
+
+
+# -- executors: this process, worker processes, Ray actors ---------------------------------------
+class _Inline:
+    def __init__(self) -> None:
+        self.queue: list[dict] = []
+
+    def submit(self, payload: dict) -> None:
+        self.queue.append(payload)
+
+    def busy(self) -> int:
+        return len(self.queue)
+
+    def capacity(self) -> int:
+        return 1
+
+    def wait(self) -> list[dict]:
+        return [execute(self.queue.pop(0))] if self.queue else []
+
+    def close(self, cancel: bool = False) -> list[dict]:
+        self.queue.clear()
+        return []
+
+
+class _Pool:
+    def __init__(self, workers: int, threads: int | None) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.n = workers
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_worker, initargs=(threads,))
+        self.futures = {}
+
+    def submit(self, payload: dict) -> None:
+        self.futures[self.pool.submit(execute, payload)] = payload
+
+    def busy(self) -> int:
+        return len(self.futures)
+
+    def capacity(self) -> int:
+        return self.n
+
+    def _collect(self, done) -> list[dict]:
+        out = []
+        for f in done:
+            payload = self.futures.pop(f)
+            try:
+                out.append(f.result())
+            except Exception as exc:  # the worker died (killed, out of memory)
+                out.append({"id": payload["id"], "status": "failed", "retry": True, "seconds": 0.0,
+                            "error": f"worker lost: {type(exc).__name__}: {exc}"})
+        return out
+
+    def wait(self) -> list[dict]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
+        return self._collect(done)
+
+    def close(self, cancel: bool = False) -> list[dict]:
+        """Stop; with ``cancel``, drop what has not started and collect what is running."""
+        from concurrent.futures import wait
+
+        for f in list(self.futures):
+            if cancel and f.cancel():
+                self.futures.pop(f)
+        finished = self._collect(wait(list(self.futures))[0]) if self.futures else []
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        return finished
+
+
+class _Ray:
+    """Ray actors that hold the models (one job at a time each), GPUs requested per actor on CUDA,
+    lost actors restarted and their tasks retried by Ray."""
+
+    def __init__(self, address: str | None, workers: int, threads: int | None, device: str) -> None:
+        import ray
+
+        self.ray = ray
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=max(workers, 1) * (threads or 1), **kwargs)
+        gpus = 1 if device.startswith("cuda") else 0
+        actor = ray.remote(num_cpus=threads or 1, num_gpus=gpus, max_restarts=2, max_task_retries=2)(_RayWorker)
+        self.actors = [actor.remote(threads) for _ in range(workers)]
+        self.idle = list(self.actors)
+        self.running: dict = {}
+
+    def submit(self, payload: dict) -> None:
+        a = self.idle.pop()
+        self.running[a.run.remote(payload)] = (a, payload)
+
+    def busy(self) -> int:
+        return len(self.running)
+
+    def capacity(self) -> int:
+        return len(self.actors)
+
+    def wait(self) -> list[dict]:
+        ready, _ = self.ray.wait(list(self.running), num_returns=1)
+        out = []
+        for ref in ready:
+            a, payload = self.running.pop(ref)
+            self.idle.append(a)
+            try:
+                out.append(self.ray.get(ref))
+            except Exception as exc:  # the actor died beyond Ray's retries
+                out.append({"id": payload["id"], "status": "failed", "retry": True, "seconds": 0.0,
+                            "error": f"worker lost: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"})
+        return out
+
+    def close(self, cancel: bool = False) -> list[dict]:
+        finished = []
+        while self.running and not cancel:
+            finished += self.wait()
+        for a in self.actors:
+            self.ray.kill(a)
+        return finished
+
+
+class _RayWorker:
+    def __init__(self, threads: int | None) -> None:
+        _init_worker(threads)
+
+    def run(self, payload: dict) -> dict:
+        return execute(payload)
+
+
+# -- the command ---------------------------------------------------------------------------------
+@dataclass
+class RenderSummary:
+    planned: int = 0
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    failures: list[tuple[str, int, str]] = field(default_factory=list)
+    reads: dict = field(default_factory=dict)  # emotion -> [matched, read]
+
+    @property
+    def exit_status(self) -> int:
+        return 130 if self.interrupted else (1 if self.failed else 0)
+
+
+def clean_partials(out_dir: Path) -> list[Path]:
+    """Remove the temporary files an interrupted write left (``.NAME.XXXX.partSUFFIX``)."""
+    gone = []
+    for p in out_dir.rglob(".*.part*"):
+        if p.is_file():
+            p.unlink()
+            gone.append(p)
+    return gone
+
+
+def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device: str = "cpu",
+           retries: int = 0, force: bool = False, dry_run: bool = False, quiet: bool = False,
+           read: bool = False, ray: str | bool | None = None, echo=print) -> RenderSummary:
+    """Run a job file into ``out_dir``; see the module docstring. Raises ``JobFileError`` (every
+    error of the file) before any work."""
+    from apps.jobs.base import check_device
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        from apps.jobs import JobError
+
+        raise JobError(f"-o {str(out)!r} exists and is not a folder")
+    check_device(device)
+    if workers < 1 or retries < 0:
+        from apps.jobs import JobError
+
+        raise JobError(f"--workers must be >= 1 and --retries >= 0, got {workers} and {retries}")
+    items = load_jobfile(jobfile, out)
+    keys: dict[str, str] = {}
+    for item in items:
+        keys[item.id] = job_key(item, keys, device)
+    summary = RenderSummary(planned=len(items))
+    if dry_run:
+        for item in items:
+            outs = ", ".join(str(p.relative_to(out.resolve())) for p in item.outputs)
+            via = f" speaking {item.speech_id}" if item.speech_id else ""
+            echo(f"would run {item.id} ({item.medium}, line {item.line}): {item.job._spec.to_string()} "
+                 f"-> {outs}{via}")
+        echo(f"{len(items)} job(s) checked; nothing run (--dry-run)")
+        return summary
+    out.mkdir(parents=True, exist_ok=True)
+    gone = clean_partials(out)
+    if gone:
+        echo(f"removed {len(gone)} partial file(s) an interrupted run left")
+    manifest = Manifest(out / MANIFEST)
+    by_id = {it.id: it for it in items}
+    pending, done_ids = [], set()
+    for item in items:
+        if not force and manifest.is_done(item.id, keys[item.id]):
+            summary.skipped += 1
+            done_ids.add(item.id)
+        else:
+            pending.append(item)
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 or ray is not None else None
+    if ray is not None:
+        executor = _Ray(ray if isinstance(ray, str) else None, workers, threads, device)
+    elif workers > 1:
+        executor = _Pool(workers, threads)
+    else:
+        executor = _Inline()
+    attempts: Counter = Counter()
+    failed_ids: set[str] = set()
+    bar = None if quiet else _progress(len(pending), summary)
+    t0 = time.time()
+
+    def ready(item: RenderItem) -> bool | None:
+        """True when it can run, None when it never will (its speech job failed)."""
+        if item.speech_id is None:
+            return True
+        if item.speech_id in failed_ids:
+            return None
+        return item.speech_id in done_ids
+
+    def settle(result: dict) -> None:
+        item = by_id[result["id"]]
+        attempts[item.id] += 1
+        if result["status"] == "failed" and result.get("retry") and attempts[item.id] <= retries:
+            waiting.insert(0, item)
+            return
+        status = result["status"]
+        manifest.record(job_id=item.id, key=keys[item.id], medium=item.medium, line=item.line, status=status,
+                        files=[Path(f) for f in result.get("files", [])], seed=item.job.seed,
+                        emotion=result.get("emotion") or item.job._spec.to_string(),
+                        models=result.get("models"), timings=result.get("timings"),
+                        reading=result.get("reading"), error=result.get("error"), attempts=attempts[item.id])
+        if status == "done":
+            summary.done += 1
+            done_ids.add(item.id)
+            r = result.get("reading")
+            if r and r.get("asked"):
+                m = summary.reads.setdefault(r["asked"], [0, 0])
+                m[0] += bool(r["match"])
+                m[1] += 1
+        else:
+            summary.failed += 1
+            failed_ids.add(item.id)
+            summary.failures.append((item.id, item.line, result["error"]))
+        line = (f"{status} {item.id} ({item.medium}, {result.get('seconds', 0):.1f} s)"
+                + (f": {result['error']}" if status != "done" else ""))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(_postfix(summary, len(pending), t0))
+            if status != "done":
+                bar.write(line)
+        else:
+            echo(line)
+
+    waiting = list(pending)
+    running: list[RenderItem] = []
+    try:
+        while waiting or executor.busy():
+            progressed = False
+            for item in list(waiting):
+                if executor.busy() >= executor.capacity():
+                    break
+                state = ready(item)
+                if state is None:
+                    waiting.remove(item)
+                    settle({"id": item.id, "status": "failed", "seconds": 0.0,
+                            "error": f"its speech job {item.speech_id!r} failed"})
+                    progressed = True
+                elif state:
+                    waiting.remove(item)
+                    running.append(item)
+                    speech_out = Path(by_id[item.speech_id].job.output) if item.speech_id else None
+                    executor.submit(_payload(item, speech_out, device, read))
+                    progressed = True
+            if executor.busy():
+                for result in executor.wait():
+                    running.remove(by_id[result["id"]])
+                    settle(result)
+            elif not progressed and waiting:  # nothing runnable and nothing running: cannot happen
+                raise RuntimeError(f"jobs waiting on unfinished work: {[i.id for i in waiting]}")
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        for result in executor.close(cancel=True):
+            settle(result)
+        if bar is not None:
+            bar.close()
+        echo(f"interrupted: {summary.done} done, {summary.failed} failed, "
+             f"{len(pending) - summary.done - summary.failed} not run; run the same command again to "
+             "resume (finished jobs are kept)")
+        manifest.close()
+        clean_partials(out)
+        summary.seconds = time.time() - t0
+        return summary
+    executor.close()
+    if bar is not None:
+        bar.close()
+    summary.seconds = time.time() - t0
+    _report(summary, manifest, out, echo)
+    manifest.close()
+    return summary
+
+
+def _progress(total: int, summary: RenderSummary):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="job", file=sys.stderr, dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
+
+
+def _postfix(s: RenderSummary, pending: int, t0: float) -> str:
+    minutes = max(time.time() - t0, 1e-6) / 60
+    return (f"done {s.done} failed {s.failed} remaining {pending - s.done - s.failed}, "
+            f"{(s.done + s.failed) / minutes:.1f} jobs/min")
+
+
+def _report(summary: RenderSummary, manifest: Manifest, out: Path, echo) -> None:
+    rate = (summary.done + summary.failed) / max(summary.seconds / 60, 1e-6)
+    echo(f"rendered {summary.done} job(s), {summary.failed} failed, {summary.skipped} already done "
+         f"(of {summary.planned}) in {summary.seconds:.1f} s ({rate:.1f} jobs/min); manifest: "
+         f"{out / MANIFEST}")
+    for ident, line, error in summary.failures:
+        echo(f"  failed {ident} (line {line}): {error}")
+    rows = manifest.rows()
+    reads = defaultdict(lambda: [0, 0])
+    for r in rows:
+        if r["status"] == "done" and r["reading"] and r["reading"].get("asked"):
+            reads[r["reading"]["asked"]][0] += bool(r["reading"]["match"])
+            reads[r["reading"]["asked"]][1] += 1
+    if reads:
+        echo("read back (speech against its source): " + ", ".join(
+            f"{e} {m}/{n}" for e, (m, n) in sorted(reads.items())))
+        _write_page(out, rows, reads)
+        echo(f"  page: {out / 'render.html'}")
+
+
+def _write_page(out: Path, rows: list[dict], reads: dict) -> None:
+    from conditioning.io import atomic_write
+    from evaluators.report import html_page, html_table
+
+    per_emotion = {e: f"{m} of {n} read as asked" for e, (m, n) in sorted(reads.items())}
+    def cells(r: dict) -> str:
+        reading = r["reading"] or {}
+        values = (r["id"], r["medium"], reading.get("asked") or r["emotion"], reading.get("category", "-"),
+                  reading.get("recognizer", "-"), ", ".join(f["path"] for f in r["files"] or []))
+        return "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>"
+
+    table = ("<table><tr><th>job</th><th>medium</th><th>asked</th><th>read</th><th>by</th><th>files</th></tr>"
+             + "".join(cells(r) for r in rows if r["status"] == "done") + "</table>")
+    body = ("<h1>affect render: what each output delivered</h1>"
+            "<p>Each output read back by its medium's recognizer (speech against its source recording, "
+            "the speaker-normalised reading). A reading is one judge's opinion.</p>"
+            "<h2>Per emotion</h2>" + html_table(per_emotion) + "<h2>Jobs</h2>" + table)
+    with atomic_write(out / "render.html", "w") as tmp:
+        Path(tmp).write_text(html_page("affect render", body), "utf-8")
+
