@@ -4,32 +4,24 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
+import pytest
 
 from evaluators.loop_all import evaluate_all
 from evaluators.loop_speech import real_recordings
 
 
-def tiny_speech():
-    from generators.speech.modeling_speech import ProsodyDenoiser
-    from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline, make_scheduler
-    from generators.speech.profiles import default_direction_model
-
-    torch.manual_seed(0)
-    pipe = EmotionVoiceConversionPipeline(denoiser=ProsodyDenoiser(channels=16, dilations=(1,), emb_dim=16),
-                                          scheduler=make_scheduler())
-    pipe.direction_model = default_direction_model()
-    pipe.set_progress_bar_config(disable=True)
-    return lambda wav, sr, **kw: pipe(wav, sr, num_inference_steps=1, vocoder="world", **kw)
+@pytest.fixture
+def tiny_speech(tiny_speech_pipeline):
+    return lambda wav, sr, **kw: tiny_speech_pipeline(wav, sr, num_inference_steps=1, vocoder="world", **kw)
 
 
-def test_eval_all_writes_every_part_and_one_page(tiny_music, tmp_path):
+def test_eval_all_writes_every_part_and_one_page(tiny_music, tiny_speech, tmp_path):
     sweep = {
         "music": {"emotions": ["happy", "sad"], "intensities": [0.0, 1.0], "seeds": [0], "num_bars": 2},
         "speech": {"emotions": ["angry", "sad"], "intensities": [0.0, 1.0], "recordings": 1},
         "cross": {"specs": ["happy@1", "sad@1"]},
     }
-    report = evaluate_all(tmp_path, {"music": tiny_music, "speech": tiny_speech()}, sweep)
+    report = evaluate_all(tmp_path, {"music": tiny_music, "speech": tiny_speech}, sweep)
     s = report["summary"]
     assert set(s["media"]) == {"music", "speech"} and s["not_landed"] == ["face"]
     assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1"}
@@ -67,20 +59,15 @@ def test_real_recordings_have_transcripts():
     assert {"librivox" in str(two[0][0]), "cards" in str(two[1][0])} == {True}
 
 
-def test_eval_all_with_faces_reads_the_talking_head_in_the_shared_space(tmp_path):
+def test_eval_all_with_faces_reads_the_talking_head_in_the_shared_space(tiny_speech, tiny_face_pipeline,
+                                                                        tmp_path):
     """Faces join the loop: their own sweep, and in the cross-modal part a talking head that speaks
     each spec's converted speech, read back by the face recognizer into the shared space."""
     from skimage import data
 
-    from generators.face.modeling_face import MotionDenoiser
-    from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
     from generators.face.portrait import analyse_portrait
-    from generators.face.rig import default_direction_model
 
-    torch.manual_seed(0)
-    face = TalkingHeadPipeline(MotionDenoiser(channels=16, dilations=(1,), emb_dim=16).eval(), make_scheduler())
-    face.direction_model = default_direction_model()
-    face.set_progress_bar_config(disable=True)
+    face = tiny_face_pipeline
     portrait = analyse_portrait(data.astronaut(), face_resolution=96)
 
     def animate(audio, sr, emotion, generator):
@@ -89,7 +76,7 @@ def test_eval_all_with_faces_reads_the_talking_head_in_the_shared_space(tmp_path
     sweep = {"speech": {"emotions": ["sad"], "intensities": [0.0, 1.0], "recordings": 1},
              "face": {"emotions": ["sad"], "intensities": [0.0, 1.0], "recordings": 1},
              "cross": {"specs": ["sad@1"]}}
-    report = evaluate_all(tmp_path, {"speech": tiny_speech(), "face": animate}, sweep)
+    report = evaluate_all(tmp_path, {"speech": tiny_speech, "face": animate}, sweep)
     s = report["summary"]
     assert set(s["media"]) == {"speech", "face"} and s["not_landed"] == ["music"]
     assert set(s["media"]["face"]["recognizers"]) == {"face-fer-v1"}

@@ -9,19 +9,13 @@ import numpy as np
 CLIP = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
 
 
-def test_face_loop_writes_a_complete_report(tmp_path):
+def test_face_loop_writes_a_complete_report(tiny_face_pipeline, tmp_path):
     from skimage import data
 
     from evaluators.loop_face import evaluate_face
-    from generators.face.modeling_face import MotionDenoiser
-    from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
     from generators.face.portrait import analyse_portrait
-    from generators.face.rig import default_direction_model
 
-    pipe = TalkingHeadPipeline(MotionDenoiser(channels=16, dilations=(1, 2), emb_dim=16).eval(),
-                               make_scheduler())
-    pipe.direction_model = default_direction_model()
-    pipe.set_progress_bar_config(disable=True)
+    pipe = tiny_face_pipeline
     portrait = analyse_portrait(data.astronaut(), face_resolution=128)
 
     def animate(image, audio, sr, emotion, generator):
@@ -45,22 +39,16 @@ def test_face_loop_writes_a_complete_report(tmp_path):
     assert (tmp_path / next(r["file"] for r in rep["rows"] if "file" in r)).stat().st_size > 1000
 
 
-def test_portrait_panel_reads_real_faces_and_skips_what_has_none(tmp_path):
+def test_portrait_panel_reads_real_faces_and_skips_what_has_none(tiny_face_pipeline, tmp_path):
     """Three LFW faces and one blank image: the blank is listed as skipped with the reason, the
     faces are read at every intensity, the smile raises P(happy) on average, the sheet is there."""
     from PIL import Image
 
     from evaluators.loop_face import evaluate_portrait_panel, lfw_portraits
-    from generators.face.modeling_face import MotionDenoiser
-    from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
-    from generators.face.rig import default_direction_model
 
-    pipe = TalkingHeadPipeline(MotionDenoiser(channels=16, dilations=(1, 2), emb_dim=16).eval(),
-                               make_scheduler())
-    pipe.direction_model = default_direction_model()
     portraits = lfw_portraits(3) + [("blank", np.full((300, 300, 3), 128, np.uint8))]
     assert [name for name, _ in portraits[:3]] == ["lfw_subset[0]", "lfw_subset[50]", "lfw_subset[99]"]
-    panel = evaluate_portrait_panel(pipe.expression_stills, portraits, ["happy", "sad"], [0.0, 1.0],
+    panel = evaluate_portrait_panel(tiny_face_pipeline.expression_stills, portraits, ["happy", "sad"], [0.0, 1.0],
                                     sheet=tmp_path / "panel.png")
     assert panel["portraits"] == 3
     assert [s["portrait"] for s in panel["skipped"]] == ["blank"] and "no face" in panel["skipped"][0]["error"]

@@ -28,17 +28,3 @@ def real_clip() -> Path:
     if not LIBRIVOX:
         pytest.fail("pocketsphinx-testdata is missing: run .ci/setup (it installs it)")
     return LIBRIVOX[1]  # "he was not an ill disposed young man", 3.0 s
-
-
-@pytest.fixture(scope="session")
-def tiny_face_pipeline():
-    """A narrow, untrained motion denoiser with the prototype direction model (plumbing only)."""
-    from generators.face.modeling_face import MotionDenoiser
-    from generators.face.pipeline_face import TalkingHeadPipeline, make_scheduler
-    from generators.face.rig import default_direction_model
-
-    den = MotionDenoiser(channels=16, dilations=(1, 2), emb_dim=16)
-    pipe = TalkingHeadPipeline(denoiser=den.eval(), scheduler=make_scheduler())
-    pipe.direction_model = default_direction_model()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe

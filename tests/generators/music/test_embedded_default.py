@@ -2,7 +2,6 @@
 
 import io
 import json
-from pathlib import Path
 
 import torch
 
@@ -39,4 +38,25 @@ def test_default_generates_a_piece():
     pm = pretty_midi.PrettyMIDI(io.BytesIO(out.midi))
     melody = [n for n in out.notes if n.track == 0]
     assert len(melody) >= 2 and len(pm.instruments) == 2
-    assert Path(DEFAULT_DIR).is_dir()
+
+
+def test_default_loads_the_shipped_weights(tmp_path):
+    """What ``from_pretrained()`` holds is what the embedded folder stores: every UNet tensor
+    (stored in float16, loaded as float32) and the emotion mapping (written back out, the same
+    tensors and the same attribute statistics)."""
+    from safetensors.torch import load_file
+
+    pipe = MusicPipeline.from_pretrained()
+    stored = load_file(DEFAULT_DIR / "unet" / "diffusion_pytorch_model.safetensors")
+    loaded = pipe.unet.state_dict()
+    assert sorted(loaded) == sorted(stored)
+    for name, weight in stored.items():
+        assert torch.equal(loaded[name], weight.float()), name
+    pipe.save_pretrained(tmp_path)
+    shipped = load_file(DEFAULT_DIR / "emotion" / "emotion_directions.safetensors")
+    written = load_file(tmp_path / "emotion" / "emotion_directions.safetensors")
+    assert sorted(written) == sorted(shipped)
+    for name, tensor in shipped.items():
+        assert torch.equal(written[name], tensor), name
+    attrs = "emotion/attributes.json"
+    assert json.loads((tmp_path / attrs).read_text()) == json.loads((DEFAULT_DIR / attrs).read_text())
