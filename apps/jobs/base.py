@@ -299,6 +299,10 @@ def check_common(job) -> None:
     if isinstance(job.seed, bool) or not isinstance(job.seed, int) or job.seed < 0:
         raise JobError(f"seed must be a whole number >= 0, got {job.seed!r}")
     check_device(job.device)
+    model = getattr(job, "model", None)
+    if model and not Path(model).is_dir() and (Path(model).is_absolute() or str(model).startswith(".")):
+        raise JobError(f"model {str(model)!r}: no such checkpoint folder; accepted: a checkpoint folder "
+                       "or a hub id (owner/name)")
 
 
 Runner = Callable[[Any, Models], JobResult]

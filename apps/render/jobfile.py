@@ -299,7 +299,11 @@ def load_jobfile(path: str | Path, out_dir: str | Path) -> list[RenderItem]:
         except JobError as exc:
             errors.append(f"{path.name}:{item.line}: {item.id}: {exc}")
     if errors:
-        raise JobFileError(errors)
+        def line_of(e: str) -> int:
+            n = e.split(":", 2)[1] if e.count(":") >= 2 else ""
+            return int(n) if n.isdigit() else 0
+
+        raise JobFileError(sorted(errors, key=line_of))  # in the file's order (stable within a line)
     # speech before the faces that speak it; otherwise the file's order
     return sorted(items, key=lambda it: (it.speech_id is not None,))
 
