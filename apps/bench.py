@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass, field
+
+from apps.jobs import JobResult, Models
+from apps.jobs.base import check_device, validator
 
 
 def _time(fn, repeats: int) -> tuple[float, float]:
@@ -220,7 +224,39 @@ def bench_face(repeats: int, device: str, face_resolution: int = 256) -> list[di
     }]
 
 
-BENCHES = {"music": bench_music, "speech": bench_speech, "face": bench_face}
+def bench_render(repeats: int, device: str) -> list[dict]:
+    """Jobs per minute of ``affect render`` on the fixed mixed job file ``configs/render/bench.yaml``
+    (10 jobs: speech, faces chained to speech, music with audio), at 1 and 2 workers, each run from
+    a cold start (every worker loads its models: that is part of a batch's cost)."""
+    import os
+    import tempfile
+
+    from apps.render import load_jobfile, render
+    from configs import config_path
+
+    jobfile = config_path("render/bench.yaml")
+    n = len(load_jobfile(jobfile, tempfile.gettempdir()))
+    rows = []
+    for workers in (1, 2):
+        times = []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory(prefix="affect-bench-render-") as out:
+                t = time.perf_counter()
+                s = render(jobfile, out, workers=workers, device=device, quiet=True, echo=lambda *_: None)
+                times.append(time.perf_counter() - t)
+                if s.failed:
+                    raise RuntimeError(f"render benchmark: {s.failed} job(s) failed: {s.failures[:1]}")
+        med, best = statistics.median(times), min(times)
+        threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else "default"
+        rows.append({"medium": "render", "task": f"{n} mixed jobs, {workers} worker(s)",
+                     "seconds_median": med, "seconds_min": best, "repeats": repeats,
+                     "note": f"{n / med * 60:.1f} jobs/min (best {n / best * 60:.1f}); {threads} threads per "
+                             f"worker, {os.cpu_count()} cores, {device}; models loaded once per worker",
+                     "jobs_per_minute": n / med * 60})
+    return rows
+
+
+BENCHES = {"music": bench_music, "speech": bench_speech, "face": bench_face, "render": bench_render}
 
 
 def run_bench(media: list[str], repeats: int = 3, device: str = "cpu") -> list[dict]:
@@ -233,3 +269,23 @@ def run_bench(media: list[str], repeats: int = 3, device: str = "cpu") -> list[d
     for medium in media or list(BENCHES):
         rows += BENCHES[medium](repeats, device)
     return rows
+
+
+@dataclass
+class BenchJob:
+    """``affect bench``: wall-clock figures of each pipeline on this machine."""
+
+    media: list[str] = field(default_factory=lambda: ["music"])
+    repeats: int = 3
+    device: str = "cpu"
+    medium = "bench"
+
+    @validator
+    def validate(self) -> None:
+        check_device(self.device)
+
+    def run(self, models: Models) -> JobResult:
+        rows = run_bench(self.media, repeats=self.repeats, device=self.device)
+        lines = [f"{r['medium']:<6} {r['task']:<48} {r['seconds_median']:7.2f} s "
+                 f"(min {r['seconds_min']:.2f}, {r['repeats']} runs)  {r['note']}" for r in rows]
+        return JobResult(self, [], lines, rows)

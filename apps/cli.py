@@ -110,7 +110,7 @@ def _eval_job(args):
 
 
 def _bench_job(args):
-    from apps.jobs import BenchJob
+    from apps.bench import BenchJob
 
     return BenchJob(list(args.media), repeats=args.repeats, device=args.device)
 
@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed of each pipeline on this machine")
     p.add_argument("media", nargs="*", default=["music"],
-                   help="media to time: music, speech, face (default: music)")
+                   help="what to time: music, speech, face, render (default: music)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")

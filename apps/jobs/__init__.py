@@ -2,7 +2,8 @@
 
 A job is a typed request (a dataclass): ``SpeechJob``, ``MusicJob``, ``FaceJob`` (its speech may
 be a ``SpeechJob``: convert, then animate), ``ReadJob``, and the tasks ``EvalJob``, ``TrainJob``,
-``BenchJob``, ``EmotionsJob``, ``ModelsJob`` (and ``apps.demo.DemoJob``, made of jobs). ``job.validate()`` checks everything
+``EmotionsJob``, ``ModelsJob`` (and ``apps.bench.BenchJob``, ``apps.demo.DemoJob``,
+``apps.render.RenderJob``, which are made of jobs). ``job.validate()`` checks everything
 that can be checked before a model loads and raises ``JobError``, whose message is the one line a
 user sees; ``run(job, models)`` validates, does the work with the shared ``Models`` and returns a
 ``JobResult`` (files written atomically, summary lines, JSON-able data, and a provenance record:
@@ -22,9 +23,9 @@ from __future__ import annotations
 from apps.jobs.base import JobError, JobResult, Models, write_provenance
 from apps.jobs.media import FaceJob, MusicJob, SpeechJob
 from apps.jobs.read import ReadJob
-from apps.jobs.tasks import BenchJob, EmotionsJob, EvalJob, ModelsJob, TrainJob
+from apps.jobs.tasks import EmotionsJob, EvalJob, ModelsJob, TrainJob
 
-__all__ = ["BenchJob", "EmotionsJob", "EvalJob", "FaceJob", "JobError", "JobResult", "Models",
+__all__ = ["EmotionsJob", "EvalJob", "FaceJob", "JobError", "JobResult", "Models",
            "ModelsJob", "MusicJob", "ReadJob", "SpeechJob", "TrainJob", "run", "write_provenance"]
 
 

@@ -69,11 +69,14 @@ class SpeechJob:
     provenance: bool = False
     medium = "speech"
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
+    _ready: bool = field(default=False, init=False, repr=False)
 
     @validator
-    def validate(self, check_output: bool = True) -> EmotionSpec:
-        """Everything that can be checked before a model loads; ``check_output=False`` checks the
-        output's name but not its folder (for a caller that makes the folders)."""
+    def validate(self, check_output: bool = True, read_inputs: bool = True) -> EmotionSpec:
+        """Everything that can be checked before a model loads. ``check_output=False`` checks the
+        output's name but not its folder (for a caller that makes the folders); ``read_inputs=False``
+        skips reading the input files' contents (a job file's quick check: a file that cannot be
+        read then fails that job alone, when it runs)."""
         self._spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if self.output is not None:
             writable_output(self.output, SPEECH_OUTPUTS, "-o", "/".join(SPEECH_OUTPUTS), check_output)
@@ -86,11 +89,14 @@ class SpeechJob:
         from conditioning.audio import load_audio
         from generators.speech.pipeline_speech import MAX_SECONDS
 
+        if not read_inputs:
+            return self._spec
         load_audio(self.input, max_seconds=MAX_SECONDS)  # bad audio fails here, before the model loads
+        self._ready = True
         return self._spec
 
     def run(self, models: Models) -> JobResult:
-        spec = self._spec or self.validate()
+        spec = self._spec if self._ready else self.validate()
         timings: dict = {}
         key = ("speech", self.model, self.device)
         with models.use(*key) as pipe, timed(timings, "generate_s"):
@@ -175,11 +181,14 @@ class MusicJob:
     medium = "music"
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
     _seed: tuple | None = field(default=None, init=False, repr=False)
+    _ready: bool = field(default=False, init=False, repr=False)
 
     @validator
-    def validate(self, check_output: bool = True) -> EmotionSpec:
-        """Everything that can be checked before a model loads; ``check_output=False`` checks the
-        output's name but not its folder (for a caller that makes the folders)."""
+    def validate(self, check_output: bool = True, read_inputs: bool = True) -> EmotionSpec:
+        """Everything that can be checked before a model loads. ``check_output=False`` checks the
+        output's name but not its folder (for a caller that makes the folders); ``read_inputs=False``
+        skips reading the input files' contents (a job file's quick check: a file that cannot be
+        read then fails that job alone, when it runs)."""
         from generators.music.mapping import BOUNDS
         from generators.music.pipeline_music import MAX_BARS, MusicPipeline, _parse_tonic
         from generators.music.representation import ATTRIBUTES
@@ -202,14 +211,15 @@ class MusicJob:
             writable_output(self.wav, (".wav",), "--wav", ".wav", check_output)
         if self.tonic is not None:
             _parse_tonic(self.tonic, None)
-        if self.seed_midi:
+        if self.seed_midi and read_inputs:
             from generators.music import load_seed_midi
 
             self._seed = load_seed_midi(self.seed_midi)
+        self._ready = read_inputs or not self.seed_midi
         return self._spec
 
     def run(self, models: Models) -> JobResult:
-        spec = self._spec or self.validate()
+        spec = self._spec if self._ready else self.validate()
         seed_notes, tonic = None, self.tonic
         if self._seed is not None:
             seed_notes, seed_tonic = self._seed
@@ -268,15 +278,18 @@ class FaceJob:
     medium = "face"
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
     _portrait: object = field(default=None, init=False, repr=False)
+    _ready: bool = field(default=False, init=False, repr=False)
 
     @property
     def still(self) -> bool:
         return str(self.output).lower().endswith(".png")
 
     @validator
-    def validate(self, check_output: bool = True) -> EmotionSpec:
-        """Everything that can be checked before a model loads; ``check_output=False`` checks the
-        output's name but not its folder (for a caller that makes the folders)."""
+    def validate(self, check_output: bool = True, read_inputs: bool = True) -> EmotionSpec:
+        """Everything that can be checked before a model loads. ``check_output=False`` checks the
+        output's name but not its folder (for a caller that makes the folders); ``read_inputs=False``
+        skips reading the input files' contents (a job file's quick check: a file that cannot be
+        read then fails that job alone, when it runs)."""
         self._spec = spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if not (self.still or str(self.output).lower().endswith(".mp4")):
             raise JobError(f"-o must name an .mp4 file (a talking head, with --audio) or a .png file "
@@ -300,21 +313,26 @@ class FaceJob:
         from generators.face.portrait import analyse_portrait
 
         if isinstance(self.audio, SpeechJob):
-            self.audio.validate(check_output)
+            self.audio.validate(check_output, read_inputs)
+            if not read_inputs:
+                return spec
             from conditioning.audio import load_audio
 
             if load_audio(self.audio.input).duration > MAX_SECONDS:
                 raise JobError(f"the speech job's recording is longer than a talking head takes "
                                f"({MAX_SECONDS:g} s)")
+        elif not read_inputs:
+            return spec
         elif not self.still:
             from conditioning.audio import load_audio
 
             load_audio(self.audio, max_seconds=MAX_SECONDS)  # bad audio fails here, before the model loads
         self._portrait = analyse_portrait(self.portrait, self.face_resolution)  # no face: fails here
+        self._ready = True
         return spec
 
     def run(self, models: Models) -> JobResult:
-        spec = self._spec or self.validate()
+        spec = self._spec if self._ready else self.validate()
         portrait = self._portrait
         timings: dict = {}
         key = ("face", self.model, self.device)

@@ -1,6 +1,6 @@
 """The jobs that are not one generation: the emotion vocabulary and how text parses
 (``EmotionsJob``), the model registry (``ModelsJob``), the closed loop (``EvalJob``), training
-(``TrainJob``) and the bench (``BenchJob``); the demo's job is in ``apps.demo`` (it is made of jobs). Same shape as the media jobs:
+(``TrainJob``); the bench's and the demo's jobs live with them (``apps.bench``, ``apps.demo``). Same shape as the media jobs:
 ``validate()`` first, then ``run(models)`` -> ``JobResult`` (lines to print, data as JSON)."""
 
 from __future__ import annotations
@@ -394,25 +394,3 @@ def _face_trainer():
     evc = functools.cache(EmotionVoiceConversionPipeline.from_pretrained)  # loaded on the first conversion
     return functools.partial(train_face, convert=lambda wav, sr, emotion, generator: evc()(
         wav, sr, emotion=emotion, generator=generator).audio)
-
-
-@dataclass
-class BenchJob:
-    """``affect bench``: wall-clock figures of each pipeline on this machine."""
-
-    media: list[str] = field(default_factory=lambda: ["music"])
-    repeats: int = 3
-    device: str = "cpu"
-    medium = "bench"
-
-    @validator
-    def validate(self) -> None:
-        check_device(self.device)
-
-    def run(self, models: Models) -> JobResult:
-        from apps.bench import run_bench
-
-        rows = run_bench(self.media, repeats=self.repeats, device=self.device)
-        lines = [f"{r['medium']:<6} {r['task']:<48} {r['seconds_median']:7.2f} s "
-                 f"(min {r['seconds_min']:.2f}, {r['repeats']} runs)  {r['note']}" for r in rows]
-        return JobResult(self, [], lines, rows)

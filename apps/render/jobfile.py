@@ -33,6 +33,8 @@ The schema (examples in ``configs/render/``)::
 Input paths are resolved against the job file's folder. Each error (unknown key, bad emotion,
 missing input, duplicate output or id, a chain to an unknown id or to itself, an output outside
 the output folder) is reported as ``FILE:LINE: what was wrong``, all of them before any work.
+An input file's contents are read when its job runs: one that cannot be used (not audio, no face
+in the photo, too long) fails that job alone, with its one-line error in the manifest.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def load_jobfile(path: str | Path, out_dir: str | Path) -> list[RenderItem]:
         if any(e.startswith(f"{path.name}:{item.line}:") for e in errors):
             continue
         try:
-            item.job.validate(check_output=False)
+            item.job.validate(check_output=False, read_inputs=False)
         except JobError as exc:
             errors.append(f"{path.name}:{item.line}: {item.id}: {exc}")
     if errors:
