@@ -137,7 +137,7 @@ class SpeechJob:
         from conditioning.speaker import speaker_similarity
 
         src = load_audio(self.input)
-        with models.use("recognizer:speech-prosody-v1") as rec:
+        with models.use("recognizer:speech-prosody-v1", "speech") as rec:
             against = rec(out.audio, out.sample_rate, reference=(src.wav, src.sample_rate))
             alone = rec(out.audio, out.sample_rate)
         cosine = speaker_similarity(src.wav, src.sample_rate, out.audio, out.sample_rate)
