@@ -181,15 +181,18 @@ def render_audio(
     total = int(np.ceil((midi_length_s(midi_path) + tail_s) * sample_rate))
     with _RENDER_LOCK:
         synth = _synth(str(find_soundfont()), sample_rate)
-        synth.notes_off()
+        # as freshly loaded, so a render never depends on the one before: the last render's voices
+        # are cut (their short release is run out, unheard) and the channels reset
         synth.sounds_off()
+        synth.generate_simple(max(1, sample_rate // 100))
+        for soundfont in synth.soundfonts.values():
+            soundfont.reset()
         seq = tinysoundfont.Sequencer(synth)
         seq.midi_load(str(midi_path))
         try:
             buffer = synth.generate(total)
         finally:
             synth.callback = None  # the next render installs its own sequencer
-            synth.notes_off()
     audio = np.frombuffer(buffer, dtype=np.float32).reshape(-1, 2).copy()
     peak = float(np.abs(audio).max()) if len(audio) else 0.0
     if peak > 0.99:  # keep headroom instead of clipping

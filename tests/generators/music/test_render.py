@@ -114,3 +114,26 @@ def test_generated_piece_renders_at_its_length(tmp_path):
     found = _audio_onsets(audio, SR)
     bars = np.array([0.0, 4 * 60 / 70, 8 * 60 / 70, 8 * 60 / 70 + 4 * 60 / 100])
     assert len(found) == 4 and np.abs(found - bars).max() <= 0.02, found
+
+
+def test_a_render_does_not_depend_on_the_one_before(tmp_path):
+    """The synthesizer is shared within a process: what it played last (strings still sounding at
+    the end of the tail) must not leak into the next render (a batch renders pieces in any order,
+    on any worker)."""
+    from generators.music.render import INSTRUMENTATION, write_midi
+    from generators.music.representation import STEPS_PER_BAR, Note
+
+    def piece(path, instrumentation, pitches):
+        notes = [Note(pitch=p, start=i * STEPS_PER_BAR, length=STEPS_PER_BAR, track=t)
+                 for i, p in enumerate(pitches) for t in (0, 1)]
+        write_midi(path, notes, tempo_per_bar=[90.0] * len(pitches), velocity_per_bar=[90.0] * len(pitches),
+                   articulation_per_bar=[1.0] * len(pitches), instrumentation=instrumentation)
+
+    first, other = tmp_path / "first.mid", tmp_path / "other.mid"
+    piece(first, INSTRUMENTATION["sad"], [57, 60, 64])
+    piece(other, INSTRUMENTATION["calm"], [62, 65, 69, 72])
+    alone = render_audio(first, sample_rate=SR)
+    again = render_audio(first, sample_rate=SR)
+    render_audio(other, sample_rate=SR)
+    after_other = render_audio(first, sample_rate=SR)
+    assert np.array_equal(alone, again) and np.array_equal(alone, after_other)
