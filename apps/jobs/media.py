@@ -185,10 +185,7 @@ class MusicJob:
 
     @validator
     def validate(self, check_output: bool = True, read_inputs: bool = True) -> EmotionSpec:
-        """Everything that can be checked before a model loads. ``check_output=False`` checks the
-        output's name but not its folder (for a caller that makes the folders); ``read_inputs=False``
-        skips reading the input files' contents (a job file's quick check: a file that cannot be
-        read then fails that job alone, when it runs)."""
+        """As ``SpeechJob.validate``: everything that can be checked before a model loads."""
         from generators.music.mapping import BOUNDS
         from generators.music.pipeline_music import MAX_BARS, MusicPipeline, _parse_tonic
         from generators.music.representation import ATTRIBUTES
@@ -286,10 +283,7 @@ class FaceJob:
 
     @validator
     def validate(self, check_output: bool = True, read_inputs: bool = True) -> EmotionSpec:
-        """Everything that can be checked before a model loads. ``check_output=False`` checks the
-        output's name but not its folder (for a caller that makes the folders); ``read_inputs=False``
-        skips reading the input files' contents (a job file's quick check: a file that cannot be
-        read then fails that job alone, when it runs)."""
+        """As ``SpeechJob.validate``: everything that can be checked before a model loads."""
         self._spec = spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if not (self.still or str(self.output).lower().endswith(".mp4")):
             raise JobError(f"-o must name an .mp4 file (a talking head, with --audio) or a .png file "
