@@ -129,6 +129,13 @@ def _demo_job(args):
     return DemoJob(args.output_dir)
 
 
+def _studio_job(args):
+    from apps.studio import StudioJob
+
+    return StudioJob(args.host, args.port, root=args.root, device=args.device, queue_size=args.queue_size,
+                     max_seconds=args.max_seconds, max_upload_mb=args.max_upload_mb)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="affect",
@@ -296,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output-dir", default="affect-demo", help="folder (default: affect-demo)"
     )
     p.set_defaults(job=_demo_job)
+
+    p = sub.add_parser("studio", help="the studio: a web page (Gradio) on loopback for every medium")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 = any free one)")
+    p.add_argument("--root", help="folder for per-request outputs (default: a folder in the temp dir)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--queue-size", type=int, default=16, help="requests that may wait (default 16)")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="longest recording taken (default 60 s)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload (default 50 MB)")
+    p.set_defaults(job=_studio_job)
     return parser
 
 

@@ -161,6 +161,11 @@ class JobResult:
         return "\n".join(self.lines)
 
 
+#: first loads take turns process-wide: two threads importing a library for the first time at once
+#: can see it half-imported
+_LOAD_LOCK = threading.Lock()
+
+
 class Models:
     """Each pipeline and recognizer loaded once, on first use, on the device asked, and shared.
 
@@ -185,7 +190,8 @@ class Models:
         with entry["lock"]:
             if entry["obj"] is None:
                 t = time.perf_counter()
-                entry["obj"], entry["info"] = self._load(kind, name, device)
+                with _LOAD_LOCK:
+                    entry["obj"], entry["info"] = self._load(kind, name, device)
                 entry["info"]["load_s"] = round(time.perf_counter() - t, 3)
             yield entry["obj"]
 
