@@ -30,7 +30,8 @@ def validator(validate: Callable) -> Callable:
     @functools.wraps(validate)
     def wrapped(job, *args, **kwargs):
         try:
-            return validate(job, *args, **kwargs)
+            with IMPORT_LOCK:
+                return validate(job, *args, **kwargs)
         except JobError:
             raise
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
@@ -161,9 +162,11 @@ class JobResult:
         return "\n".join(self.lines)
 
 
-#: first loads take turns process-wide: two threads importing a library for the first time at once
-#: can see it half-imported
-_LOAD_LOCK = threading.Lock()
+#: held while jobs validate and models load, the steps that import the heavy libraries for the
+#: first time: diffusers' and transformers' lazy modules are not safe to import from two threads
+#: at once (one can see the other's half-imported module); re-entrant, as a face job validates
+#: its speech job
+IMPORT_LOCK = threading.RLock()
 
 
 class Models:
@@ -190,7 +193,7 @@ class Models:
         with entry["lock"]:
             if entry["obj"] is None:
                 t = time.perf_counter()
-                with _LOAD_LOCK:
+                with IMPORT_LOCK:
                     entry["obj"], entry["info"] = self._load(kind, name, device)
                 entry["info"]["load_s"] = round(time.perf_counter() - t, 3)
             yield entry["obj"]

@@ -144,12 +144,15 @@ class Studio:
         clears ``imported`` before it starts this in a thread."""
         import importlib
 
+        from apps.jobs.base import IMPORT_LOCK
+
         try:
-            for name in PREIMPORT:
-                try:
-                    importlib.import_module(name)
-                except Exception:  # a missing optional part shows itself, as one line, when used
-                    log.debug("pre-import of %s failed", name, exc_info=True)
+            with IMPORT_LOCK:
+                for name in PREIMPORT:
+                    try:
+                        importlib.import_module(name)
+                    except Exception:  # a missing optional part shows itself, as one line, when used
+                        log.debug("pre-import of %s failed", name, exc_info=True)
         finally:
             self.imported.set()
 

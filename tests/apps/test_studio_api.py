@@ -183,7 +183,8 @@ def test_music_makes_a_midi_that_opens_with_audio_and_a_piano_roll(served, clien
     assert seed2 >= 0 and d2["seed"] == seed2 and _provenance(files2)["options"]["fixed"] == {"density": 3.0}
 
 
-def test_face_makes_an_mp4_with_both_streams_and_a_still(client, inputs):
+def test_face_makes_an_mp4_with_both_streams_and_a_still(client, inputs, tmp_path):
+    from apps.jobs import FaceJob, Models, SpeechJob, run
     from generators.face.video import probe_video
 
     # convert the speech first (a SpeechJob chained into the FaceJob), then animate it
@@ -199,10 +200,17 @@ def test_face_makes_an_mp4_with_both_streams_and_a_still(client, inputs):
     prov = _provenance(files)
     assert prov["job"] == "face" and prov["speech"]["emotion"]["spec"] == "happy@1"
     assert {"voice.wav", "face.mp4", "face.provenance.json"} == {Path(f).name for f in files}
+    # the same job underneath: what the job layer (and so the CLI) makes from the same inputs and seed
+    models = Models()
+    same = run(FaceJob(PORTRAIT, "happy@1", tmp_path / "face.mp4", seed=0,
+                       audio=SpeechJob(inputs["line"], "happy@1", seed=0)), models)
+    assert Path(video).read_bytes() == same.files[0].read_bytes()
     still, md2, d2, files2, _ = client.predict(
         portrait=handle_file(str(PORTRAIT)), **_control(category="sad", intensity=1.0), seed=0,
         api_name="/face_still")
     assert Image.open(still).format == "PNG"
+    png = run(FaceJob(PORTRAIT, "sad@1", tmp_path / "still.png", seed=0), models).files[0]
+    assert np.array_equal(np.asarray(Image.open(still)), np.asarray(Image.open(png)))
     _reading(d2["readings"]["still"])
     assert "the still" in md2
 
