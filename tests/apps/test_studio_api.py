@@ -247,6 +247,15 @@ def test_read_gives_readings_with_the_named_fields(client, inputs):
     for r in details["readings"].values():
         _reading(r)
     assert "speaker-normalised" in md and Image.open(plot).size[0] > 300
+    # what `affect read` (the same ReadJob) reads from the same files
+    from apps.jobs import Models, ReadJob, run
+
+    models = Models()
+    against = run(ReadJob([CLIP], reference=[LONGER]), models).data
+    plain = run(ReadJob([CLIP]), models).data
+    for mine, cli in ((details["readings"]["speaker_normalised"], against), (details["readings"]["plain"], plain)):
+        assert mine["category"] == cli["category"]
+        assert all(abs(mine["probabilities"][k] - v) < 1e-3 for k, v in cli["probabilities"].items())
     md, _, details = client.predict(file=handle_file(str(PORTRAIT)), reference_recordings=None, api_name="/read")
     assert details["kind"] == "image" and details["readings"]["plain"]["recognizer"] == "face-fer-v1"
 
