@@ -106,28 +106,32 @@ from apps.bench import real_speech_30s
 from apps.common import quiet_diffusers
 from generators.speech import EmotionVoiceConversionPipeline
 quiet_diffusers()
+vocoder = sys.argv[3]
 t = time.perf_counter()
 pipe = EmotionVoiceConversionPipeline.from_pretrained().to(sys.argv[1])
 pipe.set_progress_bar_config(disable=True)
-pipe.vocoder(); pipe.speaker_encoder()
+pipe.vocoder(vocoder); pipe.speaker_encoder()
 load = time.perf_counter() - t
 wav, sr = real_speech_30s()
-pipe(wav[: sr * 3], sr, emotion="angry@0.7")  # warm-up
+pipe(wav[: sr * 3], sr, emotion="angry@0.7", vocoder=vocoder)  # warm-up
 times = []
 for i in range(int(sys.argv[2])):
     t = time.perf_counter()
-    out = pipe(wav, sr, emotion="angry@0.7", generator=torch.Generator().manual_seed(i))
+    out = pipe(wav, sr, emotion="angry@0.7", generator=torch.Generator().manual_seed(i), vocoder=vocoder)
     times.append(time.perf_counter() - t)
 print(json.dumps({"times": times, "load": load, "in_s": len(wav) / sr, "out_s": out.duration,
-                  "threads": torch.get_num_threads(),
+                  "threads": torch.get_num_threads(), "isa": torch.backends.cpu.get_cpu_capability(),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20
                                   if sys.argv[1].startswith("cuda") else None)}))
 """
 
+#: PyTorch's and oneDNN's SIMD limited to AVX2: what a laptop CPU without AVX-512 runs
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
 
 def vocoder_precision(device: str) -> str:
-    """What HiFi-GAN computes in at the default settings (``vocoder_precision="auto"``)."""
+    """What the neural vocoder computes in at the default settings (``vocoder_precision="auto"``)."""
     return "float16" if device.startswith("cuda") else "float32"
 
 
@@ -136,32 +140,64 @@ def gpu_peak(r: dict) -> str:
     return "" if r.get("gpu_peak_mb") is None else f"; GPU peak {r['gpu_peak_mb']:.0f} MB"
 
 
-def bench_speech(repeats: int, device: str) -> list[dict]:
-    """Converts 30 s of real speech in a fresh process, so its peak memory is the pipeline's."""
+def cpu_name() -> str:
+    """The CPU's model name (Linux), for figures that depend on it."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def _speech_child(device: str, repeats: int, vocoder: str, avx2: bool) -> dict:
     import json
+    import os
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", _SPEECH_CHILD, device, str(repeats)],
-                          capture_output=True, text=True, check=False)
+    env = {**os.environ, **(AVX2_ENV if avx2 else {})}
+    proc = subprocess.run([sys.executable, "-c", _SPEECH_CHILD, device, str(repeats), vocoder],
+                          capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"speech benchmark failed: {proc.stderr.strip().splitlines()[-1:]}")
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
-    med, best = statistics.median(r["times"]), min(r["times"])
-    return [{
-        "medium": "speech",
-        "task": "convert 30 s of real speech, angry@0.7 (defaults)",
-        "seconds_median": med,
-        "seconds_min": best,
-        "repeats": repeats,
-        "note": f"real-time factor {med / r['in_s']:.3f}; peak memory {r['peak_mb']:.0f} MB "
-        f"(whole process{gpu_peak(r)}); load {r['load']:.1f} s; 10 steps, guidance 1.5, HiFi-GAN in "
-        f"{vocoder_precision(device)}; "
-        f"{r['threads']} threads, {device}",
-        "real_time_factor": med / r["in_s"],
-        "peak_memory_mb": r["peak_mb"],
-        "gpu_peak_memory_mb": r.get("gpu_peak_mb"),
-    }]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_speech(repeats: int, device: str) -> list[dict]:
+    """Converts 30 s of real speech with each neural vocoder, each in a fresh process (so its
+    peak memory is the pipeline's); on a CPU natively and again with the SIMD limited to AVX2."""
+    from generators.speech.pipeline_speech import FAST_VOCODER_DIR
+
+    vocoders = ["hifigan"] + (["fast"] if (FAST_VOCODER_DIR / "config.json").is_file() else [])
+    modes = [False, True] if device == "cpu" else [False]
+    rows = []
+    for avx2 in modes:
+        for vocoder in vocoders:
+            r = _speech_child(device, repeats, vocoder, avx2)
+            med, best = statistics.median(r["times"]), min(r["times"])
+            name = "HiFi-GAN V1" if vocoder == "hifigan" else "FastVocoder"
+            mode = f", SIMD limited to AVX2 ({r['isa']})" if avx2 else f", native SIMD ({r['isa']})"
+            rows.append({
+                "medium": "speech",
+                "task": f"convert 30 s of real speech, angry@0.7, {name}{mode if device == 'cpu' else ''}",
+                "seconds_median": med,
+                "seconds_min": best,
+                "repeats": repeats,
+                "note": f"real-time factor {med / r['in_s']:.3f}; peak memory {r['peak_mb']:.0f} MB "
+                f"(whole process{gpu_peak(r)}); load {r['load']:.1f} s; 10 steps, guidance 1.5, vocoder "
+                f"in {vocoder_precision(device)}; {r['threads']} threads, {device}"
+                + (f" ({cpu_name()})" if device == "cpu" else ""),
+                "vocoder": vocoder,
+                "simd": r["isa"],
+                "real_time_factor": med / r["in_s"],
+                "peak_memory_mb": r["peak_mb"],
+                "gpu_peak_memory_mb": r.get("gpu_peak_mb"),
+            })
+    return rows
 
 
 _FACE_CHILD = """

@@ -106,7 +106,7 @@ def _eval_job(args):
     return EvalJob(args.medium, args.output_dir, emotions=args.emotions, intensities=args.intensities,
                    seeds=args.seeds, bars=args.bars, recordings=args.recordings, files=args.files,
                    labels=args.labels, model=args.model, portrait=args.portrait, panel=args.panel,
-                   device=args.device)
+                   vocoder=args.vocoder, device=args.device)
 
 
 def _bench_job(args):
@@ -195,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--steps", type=int, default=10, help="denoising steps (default 10)")
     p.add_argument("--guidance", type=float, default=1.5, help="guidance scale (default 1.5)")
-    p.add_argument("--vocoder", choices=["hifigan", "world"], default="hifigan",
-                   help="hifigan (default, neural) or world (the fallback)")
+    p.add_argument("--vocoder", choices=["hifigan", "fast", "world"], default="hifigan",
+                   help="hifigan (default: HiFi-GAN V1), fast (the distilled CPU-fast neural "
+                   "vocoder) or world (WORLD's own waveform, the fallback)")
     p.add_argument("--vocoder-precision", choices=["auto", "half", "float32"], default="auto",
                    help="HiFi-GAN's precision: auto (default: float16 on CUDA, float32 on a CPU), "
                    "half (float16 on CUDA, bfloat16 on a CPU with native support), float32")
@@ -241,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(job=_read_job)
 
     p = sub.add_parser("train", help="train a medium's model from a YAML recipe")
-    p.add_argument("medium", choices=["music", "speech", "speech-recognizer", "face"], help="which model")
+    p.add_argument("medium", choices=["music", "speech", "speech-recognizer", "face", "vocoder"], help="which model")
     p.add_argument("--config", required=True, help="e.g. configs/train/music.yaml")
     p.add_argument("--max-steps", type=int, help="override training.max_steps")
     p.add_argument("--output-dir", help="override training.output_dir")
@@ -255,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
         "medium",
         nargs="?",
         default="music",
-        choices=["music", "speech", "face", "all"],
-        help="which generator (default music)",
+        choices=["music", "speech", "face", "all", "vocoder"],
+        help="which generator (default music); vocoder: the speech vocoders side by side",
     )
     p.add_argument("--recordings", type=int,
                    help="speech: how many real recordings (default all 10); face: default 3")
@@ -273,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--panel", type=int, default=100,
                    help="face: how many portraits of the LFW panel also hold every emotion as a "
                         "still (1-100, default 100; 0 = none)")
+    p.add_argument("--vocoder", choices=["hifigan", "fast", "world"], default="hifigan",
+                   help="speech: the vocoder of the conversions (default hifigan)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(job=_eval_job)
 

@@ -26,13 +26,13 @@ def figure_png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def write_report(out: Path, report: dict) -> dict:
-    """``report.json`` and ``report.html`` (``render_html``) into ``out``, each written atomically;
-    returns ``report``."""
+def write_report(out: Path, report: dict, render=None) -> dict:
+    """``report.json`` and ``report.html`` (``render(report)``, by default ``render_html``) into
+    ``out``, each written atomically; returns ``report``."""
     with atomic_write(out / "report.json", "w") as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2), "utf-8")
     with atomic_write(out / "report.html", "w") as tmp:
-        Path(tmp).write_text(render_html(report), "utf-8")
+        Path(tmp).write_text((render or render_html)(report), "utf-8")
     return report
 
 

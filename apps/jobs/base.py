@@ -137,6 +137,11 @@ def weights_digest(pipe) -> str:
         h.update(name.encode())
         if name in PACKAGED:
             h.update(file_digest(packaged_checkpoint(name)).encode())
+        from generators.speech.pipeline_speech import FAST_VOCODER_DIR  # the distilled one, if shipped
+
+        fast = FAST_VOCODER_DIR / "diffusion_pytorch_model.safetensors"
+        if fast.is_file():
+            h.update(file_digest(fast).encode())
     for attr in ("direction_model", "attribute_space"):
         if getattr(pipe, attr, None) is not None:
             h.update(attr.encode())

@@ -80,8 +80,10 @@ class SpeechJob:
         self._spec = parse_job_emotion(self.emotion, self.intensity)  # before any model loads
         if self.output is not None:
             writable_output(self.output, SPEECH_OUTPUTS, "-o", "/".join(SPEECH_OUTPUTS), check_output)
-        if self.vocoder not in ("hifigan", "world"):
-            raise JobError(f"vocoder must be hifigan or world, got {self.vocoder!r}")
+        from generators.speech.pipeline_speech import VOCODERS
+
+        if self.vocoder not in VOCODERS:
+            raise JobError(f"vocoder must be one of {', '.join(VOCODERS)}, got {self.vocoder!r}")
         from generators.pipeline_utils import DenoiserCheckpointMixin
 
         DenoiserCheckpointMixin.check_inputs(self.steps, self.guidance)  # the sampler's own limits

@@ -8,13 +8,15 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from apps.jobs.base import JobError, JobResult, Models, check_device, parse_job_emotion, validator
 
 EVAL_DEFAULT_EMOTIONS = {"music": ["happy", "sad", "angry", "calm", "fearful", "surprised"],
                          "speech": ["angry", "happy", "fearful", "sad", "surprised"],
-                         "face": ["happy", "sad", "angry", "surprised"]}
+                         "face": ["happy", "sad", "angry", "surprised"],
+                         "vocoder": ["angry", "happy", "fearful", "sad", "surprised"]}
 
 
 def _mark(ok: bool) -> str:
@@ -129,6 +131,7 @@ class EvalJob:
     model: str | None = None
     portrait: str | None = None
     panel: int = 100
+    vocoder: str = "hifigan"
     device: str = "cpu"
     medium = "eval"
     _portrait: object = field(default=None, init=False, repr=False)
@@ -146,7 +149,7 @@ class EvalJob:
                 parse_job_emotion(e)
             if not self.seeds >= 1 or not 1 <= self.bars <= 64:
                 raise JobError("--seeds must be >= 1 and --bars in [1, 64]")
-        elif self.medium_name in ("speech", "face"):
+        elif self.medium_name in ("speech", "face", "vocoder"):
             from conditioning import CATEGORIES
 
             self.emotions = self.emotions or EVAL_DEFAULT_EMOTIONS[self.medium_name]
@@ -171,8 +174,8 @@ class EvalJob:
 
     def run(self, models: Models) -> JobResult:
         self.validate()
-        run = {"speech": self._speech, "face": self._face, "all": self._all}.get(self.medium_name,
-                                                                                  self._music)
+        run = {"speech": self._speech, "face": self._face, "all": self._all,
+               "vocoder": self._vocoders}.get(self.medium_name, self._music)
         if self.files:
             run = self._files
         lines, report = run(models)
@@ -274,6 +277,31 @@ class EvalJob:
         lines.append(f"wrote {out / 'report.json'} and {out / 'report.html'}")
         return lines, report
 
+    def _vocoders(self, models: Models):
+        from conditioning.audio import resample
+        from evaluators.loop_speech import real_recordings
+        from evaluators.loop_vocoder import evaluate_vocoders
+        from generators.speech.pipeline_speech import FAST_VOCODER_DIR, SR
+
+        out = Path(self.output_dir)
+        recordings = real_recordings(self.recordings)
+        vocoders = ["hifigan"] + (["fast"] if (FAST_VOCODER_DIR / "config.json").is_file() else [])
+        with models.use("speech", self.model, self.device) as pipe:
+            def copy(wav, sr, vocoder):
+                return pipe._vocode(resample(wav, sr, SR), name=vocoder), SR
+
+            report = evaluate_vocoders(partial(pipe), copy, out, recordings, self.emotions, vocoders,
+                                       top=max(self.intensities))
+        lines = [f"{v}: copy log-mel distance {s['log_mel_distance_copy']:.3f}; word error "
+                 f"{100 * s['wer_intensity_0']:.1f} % at intensity 0, {100 * s['wer_top']:.1f} % at the top; "
+                 f"speaker cosine {s['speaker_cosine_mean']:.3f} (min {s['speaker_cosine_min']:.3f}); "
+                 f"copy real-time factor {s['copy_real_time_factor']:.3f}" for v, s in report["vocoders"].items()]
+        lines += [f"{v} against hifigan: log-mel distance x{a['log_mel_distance_ratio']:.2f}, word error "
+                  f"{a['wer_points']:+.1f} points, speaker cosine {a['speaker_cosine_change']:+.3f}"
+                  for v, a in report.get("against_hifigan", {}).items()]
+        lines.append(f"wrote {out / 'report.json'} and {out / 'report.html'}")
+        return lines, report
+
     def _speech(self, models: Models):
         from evaluators.loop_speech import evaluate_speech, real_recordings
         from evaluators.recognizers.speech import SpeechCueRecognizer, SpeechEmotionRecognizer
@@ -281,7 +309,8 @@ class EvalJob:
         out = Path(self.output_dir)
         recordings = real_recordings(self.recordings)
         with models.use("speech", self.model, self.device) as pipe:
-            report = evaluate_speech(pipe, out, recordings, self.emotions, self.intensities,
+            report = evaluate_speech(partial(pipe, vocoder=self.vocoder), out, recordings, self.emotions,
+                                     self.intensities,
                                      [SpeechEmotionRecognizer.from_pretrained(), SpeechCueRecognizer()])
         acc = report["accuracy_at_max_intensity"]["accuracy"]
         lines = [f"speech: {report['sweep']['conversions']} conversions of {len(recordings)} real "
@@ -325,9 +354,9 @@ class TrainJob:
     def validate(self) -> dict:
         from configs import load_layered
 
-        if self.medium_name not in ("music", "speech", "speech-recognizer", "face"):
+        if self.medium_name not in ("music", "speech", "speech-recognizer", "face", "vocoder"):
             raise JobError(f"no trainer for {self.medium_name!r}; available: music, speech, "
-                           "speech-recognizer, face")
+                           "speech-recognizer, face, vocoder")
         self._cfg = cfg = load_layered(self.config)
         if self.medium_name != "speech-recognizer":
             for section in ("data", "model", "training"):
@@ -345,9 +374,11 @@ class TrainJob:
             final = train_music(cfg, max_steps=self.max_steps, output_dir=self.output_dir,
                                 resume=self.resume, prepare_only=self.prepare_only)
             return JobResult(self, [], ["corpus prepared" if final is None else f"wrote {final}"], str(final))
-        if self.medium_name in ("speech", "face"):
+        if self.medium_name in ("speech", "face", "vocoder"):
             if self.medium_name == "speech":
                 from generators.speech.training import train_speech as trainer
+            elif self.medium_name == "vocoder":
+                from generators.speech.training_vocoder import train_vocoder as trainer
             else:
                 trainer = _face_trainer()
             final = trainer(cfg, max_steps=self.max_steps, output_dir=self.output_dir, resume=self.resume)

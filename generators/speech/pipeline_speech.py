@@ -55,6 +55,10 @@ from generators.speech.vocoder import MelSpectrogram, load_hifigan
 logger = logging.getLogger(__name__)
 
 DEFAULT_DIR = Path(__file__).parent / "default"
+#: the CPU-fast vocoder distilled from HiFi-GAN V1 (``affect train vocoder``; modeling_vocoder.py)
+FAST_VOCODER_DIR = Path(__file__).parent / "vocoder_fast"
+#: the neural vocoders by name, and WORLD's own waveform
+VOCODERS = ("hifigan", "fast", "world")
 MAX_SECONDS = 120.0
 WINDOW_FRAMES = 1024
 OVERLAP_FRAMES = 128
@@ -158,6 +162,7 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         self.direction_model = direction_model if direction_model is not None else default_direction_model()
         self.vocoder_name = "universal"
         self._vocoder = None
+        self._fast_vocoder = None
         self._mel = None
         self._speaker = None
 
@@ -172,10 +177,17 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         self.vocoder_name = settings.get("vocoder", "universal")
 
     # -- parts loaded on first use --------------------------------------------------------------
-    def vocoder(self):
+    def vocoder(self, name: str = "hifigan"):
+        """The neural vocoder ``name`` ("hifigan": HiFi-GAN V1; "fast": the distilled FastVocoder),
+        loaded on first use."""
+        if self._mel is None:
+            self._mel = MelSpectrogram()
+        if name == "fast":
+            if self._fast_vocoder is None:
+                self._fast_vocoder = load_fast_vocoder().to(self.device)
+            return self._fast_vocoder
         if self._vocoder is None:
             self._vocoder = load_hifigan(self.vocoder_name).to(self.device)
-            self._mel = MelSpectrogram()
         return self._vocoder
 
     def speaker_encoder(self):
@@ -213,8 +225,8 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         recordings) and was not faster on every CPU that has it, so it is not the default."""
         spec = parse_emotion(emotion, intensity)  # a spec passes through; text is parsed here once
         self.check_inputs(num_inference_steps, guidance_scale)
-        if vocoder not in ("hifigan", "world"):
-            raise ValueError(f"vocoder must be 'hifigan' or 'world', got {vocoder!r}")
+        if vocoder not in VOCODERS:
+            raise ValueError(f"vocoder must be one of {', '.join(VOCODERS)}, got {vocoder!r}")
         if vocoder_precision not in VOCODER_PRECISIONS:
             raise ValueError(f"vocoder_precision must be one of {', '.join(VOCODER_PRECISIONS)}, "
                              f"got {vocoder_precision!r}")
@@ -236,9 +248,9 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         changes = x * CHANGE_SCALES
         moved = apply_prosody(feats, changes)
         wav = synthesize(moved)
-        if vocoder == "hifigan":
+        if vocoder != "world":
             half = vocoder_precision == "half" or (vocoder_precision == "auto" and self.device.type == "cuda")
-            wav = self._vocode(wav, speech, moved, half=half)
+            wav = self._vocode(wav, speech, moved, half=half, name=vocoder)
         out = np.nan_to_num(np.concatenate([src.wav[:start], wav, src.wav[end:]]))
         limited = limit_peaks(out, SR)
         taken = level_taken_db(out[start : start + len(wav)], limited[start : start + len(wav)])
@@ -262,9 +274,21 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
                               guidance, WINDOW_FRAMES, OVERLAP_FRAMES, dev, dtype, generator)
 
     def _vocode(self, wav: np.ndarray, source: np.ndarray | None = None, moved=None,
-                half: bool = False) -> np.ndarray:
-        self.vocoder()
-        return vocode(self._vocoder, self._mel, wav, source, moved, self.device, half=half)
+                half: bool = False, name: str = "hifigan") -> np.ndarray:
+        voc = self.vocoder(name)
+        return vocode(voc, self._mel, wav, source, moved, self.device, half=half)
+
+
+def load_fast_vocoder(path: str | Path | None = None):
+    """The distilled FastVocoder from a folder (config.json + safetensors), by default the one
+    that ships in the package (``FAST_VOCODER_DIR``), in float32."""
+    from generators.speech.modeling_vocoder import FastVocoder
+
+    folder = Path(path) if path is not None else FAST_VOCODER_DIR
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"no FastVocoder in {folder} (train one with: affect train vocoder "
+                                "--config configs/train/vocoder.yaml)")
+    return FastVocoder.from_pretrained(str(folder)).float().eval()
 
 
 def generated_frames(voiced: np.ndarray, tail: int = TAIL_FRAMES) -> int:
@@ -284,8 +308,8 @@ def generated_frames(voiced: np.ndarray, tail: int = TAIL_FRAMES) -> int:
 @torch.inference_mode()
 def vocode(voc, mel_fn, wav: np.ndarray, source: np.ndarray | None = None, moved=None,
            device: torch.device | str = "cpu", half: bool = False) -> np.ndarray:
-    """HiFi-GAN over the mel of the WORLD signal ``wav``, in blocks of ``VOCODER_BLOCK`` frames with
-    ``VOCODER_CONTEXT`` frames of context on each side (discarded), so blocks join seamlessly.
+    """The neural vocoder ``voc`` (HiFi-GAN V1 or the FastVocoder) over the mel of the WORLD
+    signal ``wav``, in blocks of ``VOCODER_BLOCK`` frames with ``VOCODER_CONTEXT`` frames of context on each side (discarded), so blocks join seamlessly.
     With the ``source`` speech and its ``moved`` features, unvoiced frames take the source's own
     mel (moved in time, level and tilt) instead of WORLD's re-synthesis of them. A signal louder
     than ``VOCODER_LEVEL_DBFS`` is vocoded at that level and scaled back (``vocoder_scale``), so the

@@ -50,7 +50,7 @@ def test_speech_job_refuses_bad_input_before_loading(tmp_path):
     _refused(SpeechJob(CARD, "angry", output=out, intensity=2.0), r"intensity must be a number in \[0, 1.5\]",
              models)
     _refused(SpeechJob(CARD, "angry", output=out, steps=0), r"num_inference_steps must be in \[1, 200\]", models)
-    _refused(SpeechJob(CARD, "angry", output=out, vocoder="griffin"), "vocoder must be hifigan or world", models)
+    _refused(SpeechJob(CARD, "angry", output=out, vocoder="griffin"), "vocoder must be one of hifigan, fast, world, got 'griffin'", models)
     _refused(SpeechJob(CARD, "angry", output=out, device="cuda:7"), "cuda", models)
     text = tmp_path / "notes.wav"
     text.write_text("not audio\n" * 50)

@@ -1,0 +1,135 @@
+"""The CPU-fast vocoder: its inverse STFT frames as the mel front end does, it saves and loads,
+it joins blocks without a seam, the converter runs with it, and its trainer resumes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from generators.speech.modeling_vocoder import FastVocoder
+
+
+def _tiny(**kw) -> FastVocoder:
+    torch.manual_seed(0)
+    return FastVocoder(dim=16, num_layers=2, mult=2, **kw).eval()
+
+
+def test_shapes_and_compute():
+    voc = _tiny()
+    y = voc(torch.randn(2, 80, 37))
+    assert y.shape == (2, 37 * 256)
+    assert torch.isfinite(y).all()
+    big = FastVocoder()
+    # the shipped size: a hundredth of HiFi-GAN V1's 51 GFLOP per second of audio or less
+    assert 0.1 < big.gflop_per_second() < 0.6
+
+
+def test_inverse_stft_reconstructs_frames_of_the_mel_front_end():
+    """A spectrum taken with the mel front end's framing (reflect padding of (n_fft - hop) / 2,
+    frames every hop) comes back as the same samples: frame t belongs where the mel's frame t is."""
+    voc = _tiny()
+    n_fft, hop = 1024, 256
+    t = np.arange(40 * hop) / 22050
+    x = torch.from_numpy((0.3 * np.sin(2 * math.pi * 220 * t) + 0.1 * np.sin(2 * math.pi * 1375 * t))
+                         .astype(np.float32))[None]
+    pad = (n_fft - hop) // 2
+    xp = torch.nn.functional.pad(x[:, None], (pad, pad), mode="reflect")[:, 0]
+    spec = torch.stft(xp, n_fft, hop, window=torch.hann_window(n_fft), center=False, return_complex=True)
+    assert spec.shape[-1] == 40  # one frame per hop, as the mel has
+    y = voc.istft(spec)
+    assert y.shape == x.shape
+    inner = slice(n_fft, -n_fft)  # the ends lack overlapping frames
+    assert torch.allclose(y[:, inner], x[:, inner], atol=1e-4)
+    # one frame late would be 256 samples off: the error is then of the signal's own size
+    late = voc.istft(torch.roll(spec, 1, dims=-1))
+    assert (late[:, inner] - x[:, inner]).abs().max() > 0.1
+
+
+def test_save_load_round_trip(tmp_path):
+    voc = _tiny()
+    voc.save_pretrained(tmp_path / "v")
+    cfg = json.loads((tmp_path / "v" / "config.json").read_text())
+    assert cfg["dim"] == 16 and cfg["num_layers"] == 2
+    back = FastVocoder.from_pretrained(str(tmp_path / "v")).eval()
+    mel = torch.randn(1, 80, 20)
+    with torch.inference_mode():
+        assert torch.equal(voc(mel), back(mel))
+
+
+def test_blocks_join_without_a_seam():
+    """The converter vocodes in blocks with context on each side; the network's reach (7-frame
+    kernels, the inverse STFT's overlap) is shorter than the context, so the blocks equal one
+    pass over the whole mel."""
+    from generators.speech.pipeline_speech import VOCODER_BLOCK, vocode
+
+    voc = FastVocoder(dim=32, num_layers=6, mult=2).eval()  # the shipped depth: the widest reach
+    from generators.audio_features import MelSpectrogram
+
+    mel_fn = MelSpectrogram()
+    wav = np.random.default_rng(0).normal(0, 0.02, VOCODER_BLOCK * 256 * 3).astype(np.float32)
+    blocks = vocode(voc, mel_fn, wav)
+    with torch.inference_mode():
+        whole = voc(mel_fn(torch.from_numpy(wav))[None])[0].numpy()
+    assert blocks.shape == wav.shape
+    assert np.abs(blocks - whole[: len(wav)]).max() < 1e-4 * np.abs(whole).max()
+
+
+def test_converter_runs_with_the_fast_vocoder(tiny_speech_pipeline, tmp_path, monkeypatch):
+    import generators.speech.pipeline_speech as ps
+
+    _tiny().save_pretrained(tmp_path / "fast")
+    monkeypatch.setattr(ps, "FAST_VOCODER_DIR", tmp_path / "fast")
+    tiny_speech_pipeline._fast_vocoder = None
+    sr = 22050
+    t = np.arange(int(1.2 * sr)) / sr
+    wav = (0.3 * np.sin(2 * np.pi * 140 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    out = tiny_speech_pipeline(wav, sr, emotion="happy@0.8", num_inference_steps=2, vocoder="fast",
+                               generator=torch.Generator().manual_seed(0))
+    assert 0.7 < len(out.audio) / len(wav) < 1.4 and np.isfinite(out.audio).all()  # rate moves with emotion
+    with pytest.raises(ValueError, match="vocoder must be one of hifigan, fast, world"):
+        tiny_speech_pipeline(wav, sr, vocoder="griffin")
+    tiny_speech_pipeline._fast_vocoder = None
+
+
+def test_a_missing_fast_vocoder_says_how_to_make_one(tmp_path):
+    from generators.speech.pipeline_speech import load_fast_vocoder
+
+    with pytest.raises(FileNotFoundError, match="affect train vocoder"):
+        load_fast_vocoder(tmp_path)
+
+
+def test_distillation_losses_are_zero_on_the_target_and_see_phase():
+    from generators.audio_features import MelSpectrogram
+    from generators.speech.training_vocoder import vocoder_losses
+
+    mel_fn = MelSpectrogram()
+    t = np.arange(16 * 256) / 22050
+    x = torch.from_numpy(np.sin(2 * np.pi * 300 * t).astype(np.float32))[None] * 0.3
+    same = vocoder_losses(x, x, mel_fn)
+    assert all(float(v) < 1e-4 for v in same.values())
+    # the polarity flipped: the same magnitudes, every phase turned by half a turn; only the
+    # phase-aware term sees it
+    flipped = vocoder_losses(-x, x, mel_fn)
+    assert float(flipped["stft"]) < 1e-4 and float(flipped["mel"]) < 1e-4
+    assert float(flipped["phase"]) > 0.05
+
+
+@pytest.mark.skipif(not __import__("shutil").which("espeak-ng"), reason="needs Debian's espeak-ng")
+def test_training_runs_and_resumes(tmp_path):
+    from configs import load_layered
+    from generators.speech.training_vocoder import train_vocoder
+
+    cfg = load_layered("configs/train/vocoder_tiny.yaml")
+    cfg["data"]["cache"] = str(tmp_path / "cache")
+    final = train_vocoder(cfg, max_steps=2, output_dir=str(tmp_path / "run"))
+    assert (final / "config.json").is_file()
+    assert json.loads((final / "training.json").read_text())["steps"] == 2
+    final = train_vocoder(cfg, max_steps=4, output_dir=str(tmp_path / "run"))
+    meta = json.loads((final / "training.json").read_text())
+    assert meta["steps"] == 4 and meta["resumed_from_step"] == 2
+    assert meta["data"]["kinds"].get("conversion", 0) > 0  # the converter's own mels are in the data
+    FastVocoder.from_pretrained(str(final))
