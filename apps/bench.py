@@ -140,19 +140,6 @@ def gpu_peak(r: dict) -> str:
     return "" if r.get("gpu_peak_mb") is None else f"; GPU peak {r['gpu_peak_mb']:.0f} MB"
 
 
-def cpu_name() -> str:
-    """The CPU's model name (Linux), for figures that depend on it."""
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
-
-
 def _speech_child(device: str, repeats: int, vocoder: str, avx2: bool) -> dict:
     import json
     import os
@@ -170,6 +157,7 @@ def _speech_child(device: str, repeats: int, vocoder: str, avx2: bool) -> dict:
 def bench_speech(repeats: int, device: str) -> list[dict]:
     """Converts 30 s of real speech with each neural vocoder, each in a fresh process (so its
     peak memory is the pipeline's); on a CPU natively and again with the SIMD limited to AVX2."""
+    from evaluators.report import machine
     from generators.speech.pipeline_speech import FAST_VOCODER_DIR
 
     vocoders = ["hifigan"] + (["fast"] if (FAST_VOCODER_DIR / "config.json").is_file() else [])
@@ -190,7 +178,7 @@ def bench_speech(repeats: int, device: str) -> list[dict]:
                 "note": f"real-time factor {med / r['in_s']:.3f}; peak memory {r['peak_mb']:.0f} MB "
                 f"(whole process{gpu_peak(r)}); load {r['load']:.1f} s; 10 steps, guidance 1.5, vocoder "
                 f"in {vocoder_precision(device)}; {r['threads']} threads, {device}"
-                + (f" ({cpu_name()})" if device == "cpu" else ""),
+                + (f" ({machine()})" if device == "cpu" else ""),
                 "vocoder": vocoder,
                 "simd": r["isa"],
                 "real_time_factor": med / r["in_s"],

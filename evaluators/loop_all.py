@@ -12,23 +12,46 @@ import time
 from pathlib import Path
 
 from conditioning.io import atomic_write
-from evaluators.report import figure_png, html_page, html_table, render_section
+from evaluators.report import (
+    accuracy_text,
+    figure_html,
+    figure_png,
+    guard_rows,
+    html_page,
+    html_rows,
+    machine,
+    mark,
+    render_section,
+    sweep_sentence,
+)
 
-#: The default sweep of ``affect eval all`` (sized for <= 15 minutes on a 2-core CPU).
+#: The default sweep of ``affect eval all`` (sized for <= 15 minutes on a 2-core CPU). Every
+#: medium makes at least 10 outputs per emotion at the top intensity, where the accuracy is read
+#: (``top_*``: seeds or recordings run at the top intensity only); the intensity Spearman figures
+#: take the full sweep (``seeds``, ``recordings``), the same at every intensity.
 ALL_SWEEP = {
     "music": {"emotions": ["happy", "sad", "angry", "calm", "fearful", "surprised"],
-              "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "seeds": [0, 1], "num_bars": 8},
+              "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "seeds": [0, 1], "top_seeds": list(range(10)),
+              "num_bars": 8},
     "speech": {"emotions": ["angry", "happy", "fearful", "sad", "surprised"],
-               "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 4},
+               "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 4, "top_recordings": 10},
     "face": {"emotions": ["happy", "sad", "angry", "surprised"],
-             "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 1},
+             "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 1, "top_recordings": 10},
     "cross": {"specs": ["happy@1", "sad@1", "angry@1", "calm@1", "fearful@1", "surprised@1"]},
 }
 
 
 def _headline(report: dict) -> dict:
     """The per-medium figures the README's results table shows."""
-    out = {"accuracy_at_1": report["accuracy_at_max_intensity"]["accuracy"],
+    acc = report["accuracy_at_max_intensity"]
+    out = {"accuracy_at_1": acc["accuracy"], "n": acc["n"], "standard_error": acc.get("standard_error"),
+           "reader": report.get("headline_reading", {}).get("name", report["recognizer"]["name"]),
+           "reading": report.get("headline_reading", {}).get("reading"),
+           "sweep": sweep_sentence(report),
+           "agreement_at_top": report.get("agreement_at_top", {}),
+           "readers": {r["name"]: {"accuracy": r["accuracy_at_max_intensity"], "n": r.get("n"),
+                                   "standard_error": r.get("standard_error")}
+                       for r in report.get("recognizers", [])},
            "intensity_spearman": {e: v["value"] for e, v in report["intensity_spearman"].items()},
            # each medium's own threshold (its issue's): 0.9 for music and speech, 0.8 for faces
            "intensity_spearman_pass": {e: v["pass"] for e, v in report["intensity_spearman"].items()},
@@ -56,26 +79,34 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
         m = sweep["music"]
         reports["music"] = evaluate_music(generators["music"], out / "music", m["emotions"], m["intensities"],
                                           m["seeds"], m["num_bars"],
-                                          audio_recognizers=[load_recognizer("music-audio-v1")])
+                                          audio_recognizers=[load_recognizer("music-audio-v1"),
+                                                             load_recognizer("music-musicnn-v1")],
+                                          top_seeds=m.get("top_seeds"))
         timing["music"] = time.time() - t
     recordings = []
     if "speech" in generators:
         t = time.time()
         s = sweep["speech"]
-        recordings = real_recordings(s["recordings"])
+        every = real_recordings(max(s["recordings"], s.get("top_recordings", 0)))
+        recordings = every[: s["recordings"]]
         reports["speech"] = evaluate_speech(
             generators["speech"], out / "speech", recordings, s["emotions"], s["intensities"],
-            [load_recognizer("speech-prosody-v1"), load_recognizer("speech-cues-v1")])
+            [load_recognizer("speech-prosody-v1"), load_recognizer("speech-cues-v1")],
+            top_recordings=every[s["recordings"]:])
         timing["speech"] = time.time() - t
     if "face" in generators:
         from evaluators.loop_face import evaluate_face
 
         t = time.time()
         f = sweep["face"]
-        clips = [c for c, _ in real_recordings() if "librivox" in str(c)][: f["recordings"]]
+        # LibriVox first (longer, one reader), then the spoken card names
+        clips = sorted((c for c, _ in real_recordings()), key=lambda c: "librivox" not in str(c))
+        clips = clips[: max(f["recordings"], f.get("top_recordings", 0))]
         reports["face"] = evaluate_face(lambda image, audio, sr, emotion, generator: generators["face"](
-            audio, sr, emotion=emotion, generator=generator), out / "face", None, clips, f["emotions"],
-            f["intensities"])
+            audio, sr, emotion=emotion, generator=generator), out / "face", None, clips[: f["recordings"]],
+            f["emotions"], f["intensities"],
+            recognizers=[load_recognizer("face-fer-v1", medium="face"), load_recognizer("face-facex-v1", medium="face")],
+            top_recordings=clips[f["recordings"]:])
         timing["face"] = time.time() - t
     cross = None
     if len(generators) >= 2:
@@ -93,6 +124,7 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
         "media": {k: _headline(r) for k, r in reports.items()},
         "cross_modal": cross["summary"] if cross else None,
         "seconds": {k: round(v, 1) for k, v in timing.items()},
+        "machine": machine(),
         "sweep": sweep,
         "not_landed": [m for m in ("speech", "music", "face") if m not in generators],
     }
@@ -116,48 +148,80 @@ def _short(coords: dict) -> str:
     return " + ".join(f"{k} {w:.2f}" for k, w in parts) + f" (x{spec.intensity:.2f})"
 
 
-def _mark(ok: bool) -> str:
-    return "<span class='pass'>pass</span>" if ok else "<span class='fail'>FAIL</span>"
+def verdict(medium: str, h: dict) -> str:
+    """One line: what the medium's headline reader found, the other readers, intensity, guards."""
+    a = {"accuracy": h["accuracy_at_1"], "n": h["n"], "standard_error": h["standard_error"]}
+    others = [f"{n} {x['accuracy']:.2f}" for n, x in h["readers"].items()
+              if n != h["reader"] and not n.endswith("+neutral-conversion") and x["n"]]
+    sp = h["intensity_spearman_pass"]
+    guards = [g["pass"] for g in h["guards"].values()]
+    line = (f"{medium.capitalize()}: {h['reader']} names the asked emotion for {accuracy_text(a)} of the "
+            f"outputs at the top intensity")
+    if others:
+        line += f" (the other readers: {', '.join(others)})"
+    line += (f"; the reading rises with intensity for {sum(sp.values())} of {len(sp)} emotions; "
+             f"{sum(guards)} of {len(guards)} quality guards pass")
+    low = [f"{pair} agree on {x['rate']:.0%}" for pair, x in h.get("agreement_at_top", {}).items()
+           if x["rate"] < 0.5]
+    if low:
+        line += f"; the readers disagree ({'; '.join(low)})"
+    return line + "."
 
 
 def render_all_html(summary: dict, reports: dict, cross: dict | None) -> str:
+    secs = summary["seconds"]
+    total = sum(secs.values())
+    timing = ", ".join(f"{k} {v / 60:.1f} min" if v >= 90 else f"{k} {v:.0f} s" for k, v in secs.items())
     parts = ["<h1>AffectStudio: closed-loop report, every medium</h1>",
-             f"<p>Time per part (s): {html.escape(json.dumps(summary['seconds']))}. Not landed yet: "
-             f"{', '.join(summary['not_landed']) or 'none'}.</p>", "<h2>Summary</h2>",
-             "<table><tr><th>medium</th><th>accuracy at intensity 1 (per recognizer)</th>"
-             "<th>intensity Spearman per emotion (threshold: 0.9 music and speech, 0.8 faces)</th>"
-             "<th>quality guards</th></tr>"]
+             "<ul class='verdicts'>" + "".join(f"<li>{html.escape(verdict(m, h))}</li>"
+                                               for m, h in summary["media"].items()) + "</ul>",
+             f"<p>The sweep took {total / 60:.1f} minutes on {html.escape(summary.get('machine', 'this machine'))} "
+             f"({html.escape(timing)}). Not landed yet: {', '.join(summary['not_landed']) or 'none'}.</p>",
+             "<h2>What each medium ran</h2><ul>"
+             + "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(h['sweep'])}</li>" for m, h in summary["media"].items())
+             + "</ul>",
+             "<h2>Summary</h2>"]
+    rows = []
     for medium, h in summary["media"].items():
-        rec = "<br>".join(f"{html.escape(n)}: {a:.2f}" for n, a in h["recognizers"].items())
-        sp = "<br>".join(f"{html.escape(e)}: {v:.2f} {_mark(h['intensity_spearman_pass'][e])}"
-                         for e, v in h["intensity_spearman"].items())
-        gd = "<br>".join(f"{html.escape(k)}: {g['value']:.3f} {_mark(g['pass'])}" for k, g in h["guards"].items())
-        if h.get("correlates"):
-            gd += "<br>" + "<br>".join(f"{html.escape(k)}: Spearman {c['spearman']:.2f} {_mark(c['pass'])}"
-                                       for k, c in h["correlates"].items())
-        parts.append(f"<tr><td>{medium}</td><td>{rec}</td><td>{sp}</td><td>{gd}</td></tr>")
-    parts.append("</table>")
+        readers = "; ".join(f"{n}: {accuracy_text(x) if x['n'] else format(x['accuracy'], '.2f')}"
+                            for n, x in h["readers"].items())
+        sp = "; ".join(f"{e} {v:.2f}" if v == v else f"{e} undefined" for e, v in h["intensity_spearman"].items())
+        rows.append([medium, h["reader"], readers, sp])
+    parts.append(html_rows(["medium", "reader of record", "accuracy at the top intensity \u00b1 standard "
+                            "error, every reader", "intensity Spearman per emotion (reader of record; "
+                            "threshold 0.9 music and speech, 0.8 faces)"], rows))
+    guards = [row for medium, rep in reports.items() for row in guard_rows(rep, medium)]
+    for medium, h in summary["media"].items():
+        for k, c in (h.get("correlates") or {}).items():
+            guards.append([medium, f"acoustic correlate {k} (Spearman vs intensity)", c["spearman"],
+                           "at least 0.9", mark(c["pass"])])
+    parts += ["<h2>Quality guards</h2>", html_rows(["medium", "guard", "value", "accepted", "pass"], guards)]
     if cross:
+        c = cross["summary"]
         parts += ["<h2>Cross-modal agreement</h2>",
                   "<p>Each spec is generated in every medium; each output is read back by its medium's "
-                  "recognizer into the shared space. Distances: Euclidean, of VAD points.</p>",
-                  html_table({k: (round(v, 3) if isinstance(v, float) else v) for k, v in cross["summary"].items()})]
-        rows = "".join(
-            f"<tr><td>{html.escape(r['spec']['spec'])}</td>"
-            + "".join(f"<td>{html.escape(m)}: {html.escape(x['dominant'])} (VAD dist "
-                      f"{r['to_spec'][m]['vad_distance']:.2f})</td>" for m, x in r["readings"].items())
-            + "".join(f"<td>{html.escape(k)}: {v['vad_distance']:.2f}</td>" for k, v in r["between"].items())
-            + "</tr>" for r in cross["rows"])
-        parts.append(f"<table><tr><th>spec</th><th colspan='3'>readings and distances</th></tr>{rows}</table>")
+                  "reader into the shared space (distances: Euclidean, between valence-arousal-dominance "
+                  f"points). The dominant category read matches the spec's for {c['dominant_match_rate']:.0%} "
+                  f"of the readings; the mean distance of a reading to its spec is "
+                  f"{c['mean_vad_distance_to_spec']:.2f}, and between two media's readings of one spec "
+                  f"{c['mean_vad_distance_between_media']:.2f}.</p>"]
+        media = list(cross["rows"][0]["readings"]) if cross["rows"] else []
+        pairs = list(cross["rows"][0]["between"]) if cross["rows"] else []
+        parts.append(html_rows(
+            ["spec"] + [f"{m} read as (distance to spec)" for m in media] + [f"{p} distance" for p in pairs],
+            [[r["spec"]["spec"]] + [f"{r['readings'][m]['dominant']} ({r['to_spec'][m]['vad_distance']:.2f})"
+                                     for m in media] + [r["between"][p]["vad_distance"] for p in pairs]
+             for r in cross["rows"]]))
         parts.append(_cross_figure(cross))
         if cross["transfers"]:
             parts.append("<h3>Transfer: the emotion read from a voice drives the music</h3>")
-            parts.append("<table><tr><th>voice</th><th>voice read as</th><th>music read as</th><th>VAD distance</th></tr>"
-                         + "".join(f"<tr><td>{html.escape(Path(t['voice']).name)}</td><td>{html.escape(_short(t['voice_reading']))}"
-                                   f"</td><td>{html.escape(_short(t['music_reading']))}</td><td>{t['vad_distance']:.2f}</td></tr>"
-                                   for t in cross["transfers"]) + "</table>")
+            parts.append(f"<p>Same dominant category for {c['transfer_dominant_match_rate']:.0%} of the "
+                         f"{len(cross['transfers'])} voices.</p>")
+            parts.append(html_rows(["voice", "voice read as", "music read as", "distance"],
+                                   [[Path(t["voice"]).name, _short(t["voice_reading"]), _short(t["music_reading"]),
+                                     t["vad_distance"]] for t in cross["transfers"]]))
     for medium, rep in reports.items():
-        parts.append(f"<h2>{html.escape(medium)}</h2>")
+        parts.append(f"<h2>{html.escape(medium.capitalize())}</h2>")
         parts.append(render_section(rep, level=3))
     return html_page("AffectStudio report: all media", "\n".join(parts))
 
@@ -182,6 +246,7 @@ def _cross_figure(cross: dict) -> str:
     ax.axhline(0, color="0.85")
     ax.axvline(0, color="0.85")
     ax.legend(fontsize=6)
-    ax.set_title("asked (stars) vs read: speech (circles), music (squares), face (triangles)")
-    png = figure_png(fig)
-    return f"<img alt='cross-modal readings' src='data:image/png;base64,{png}'>"
+    return figure_html("Cross-modal readings", figure_png(fig),
+                       "Each star is a spec's anchor in the valence-arousal plane; each marker is one medium's "
+                       "output of that spec as its reader reads it (speech circles, music squares, face "
+                       "triangles), joined to its star.")

@@ -47,6 +47,7 @@ from evaluators.metrics.face import (
     mouth_opening,
     ssim_outside,
 )
+from evaluators.report import reader_agreement
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,12 @@ def evaluate_face(
     every: int = 2,
     keep_video: bool = True,
     panel: dict | None = None,
+    top_recordings: list[Path] | None = None,
 ) -> dict:
     """Run the sweep and write ``report.json`` / ``report.html``; returns the report.
+
+    ``top_recordings``: more clips animated at the top intensity only: they count in the accuracy,
+    the share of frames and the video guards, not in the intensity Spearman figures.
 
     The recognizers read every ``every``-th frame; the mesh measures every frame. ``panel``
     (``{"stills": callable, "portraits": [(name, image), ...]}``) adds the portrait panel's
@@ -87,17 +92,18 @@ def evaluate_face(
     acc = {r.name: EmotionAccuracy() for r in recognizers}
     rows = []
     reference = None
-    for k, clip in enumerate(recordings):
+    full = len(recordings)
+    for k, clip in enumerate(list(recordings) + list(top_recordings or [])):
         src = load_audio(clip)
         for emotion in emotions:
-            for intensity in intensities:
+            for intensity in (intensities if k < full else [top]):
                 res = animate(image, src.wav, src.sample_rate, emotion=f"{emotion}@{intensity:g}",
                               generator=torch.Generator().manual_seed(seed))
                 frames = [res.frame(i) for i in range(res.n_frames)]
                 if reference is None:
                     reference = res.portrait.image
                 row = {"recording": k, "emotion": emotion, "intensity": intensity,
-                       "frames": res.n_frames,
+                       "frames": res.n_frames, **({"top_only": True} if k >= full else {}),
                        "duration_error_s": abs(res.n_frames / res.fps - len(res.audio) / res.sample_rate)}
                 for rec in recognizers:
                     readings = rec.read_frames(frames[::every])
@@ -132,7 +138,8 @@ def evaluate_face(
                         row["file"] = str(path.relative_to(out))
                 rows.append(row)
             logger.info("face eval: recording %d %s done", k, emotion)
-    report = face_report(rows, [str(r) for r in recordings], emotions, intensities, recognizers, acc)
+    report = face_report(rows, [Path(r).name for r in list(recordings) + list(top_recordings or [])],
+                         emotions, intensities, recognizers, acc)
     if panel is not None:
         report["portrait_panel"] = evaluate_portrait_panel(panel["stills"], panel["portraits"], emotions,
                                                            intensities, main, sheet=out / "panel.png")
@@ -236,7 +243,8 @@ def face_report(rows, recordings, emotions, intensities, recognizers, acc) -> di
         out = {}
         for e in emotions:
             means = [float(np.mean([r[f"p_target{tag}"] for r in rows if r["emotion"] == e
-                                    and r["intensity"] == x])) for x in intensities]
+                                    and r["intensity"] == x and not r.get("top_only")]))
+                     for x in intensities]
             shares = [r[f"target_share{tag}"] for r in rows if r["emotion"] == e and r["intensity"] == top]
             rho = spearman(intensities, means)
             out[e] = {"p_target_means": means, "spearman_of_means": rho,
@@ -263,10 +271,14 @@ def face_report(rows, recordings, emotions, intensities, recognizers, acc) -> di
     return {
         "medium": "face",
         "sweep": {"emotions": emotions, "intensities": intensities, "recordings": recordings,
-                  "videos": len(rows)},
+                  "videos": len(rows), "top_only_recordings": len({r["recording"] for r in rows if r.get("top_only")})},
         "recognizer": {"name": main.name, "licence": main.licence},
+        "agreement_at_top": reader_agreement(
+            [r for r in rows if r["intensity"] == top],
+            {r.name: "read" if r is main else f"read:{r.name}" for r in recognizers}),
         "recognizers": [{"name": r.name, "licence": r.licence,
                          "accuracy_at_max_intensity": acc[r.name].compute()["accuracy"],
+                         "n": acc[r.name].compute()["n"], "standard_error": acc[r.name].compute()["standard_error"],
                          "intensity_spearman": {e: v["spearman_of_means"] for e, v in
                                                 per_emotion("" if r is main else f":{r.name}").items()}}
                         for r in recognizers],

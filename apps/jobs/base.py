@@ -137,7 +137,8 @@ def weights_digest(pipe) -> str:
         h.update(name.encode())
         if name in PACKAGED:
             h.update(file_digest(packaged_checkpoint(name)).encode())
-        from generators.speech.pipeline_speech import FAST_VOCODER_DIR  # the distilled one, if shipped
+        # the distilled fast vocoder, when the package ships one
+        from generators.speech.pipeline_speech import FAST_VOCODER_DIR
 
         fast = FAST_VOCODER_DIR / "diffusion_pytorch_model.safetensors"
         if fast.is_file():

@@ -229,11 +229,12 @@ class EvalJob:
                 return face(None, audio, sr, emotion=emotion, generator=generator, portrait=portrait)
 
             report = evaluate_all(out, {"music": music, "speech": speech, "face": animate}, sweep)
+        from evaluators.loop_all import verdict
+
         s = report["summary"]
         lines = []
         for medium, h in s["media"].items():
-            recs = ", ".join(f"{n} {a:.2f}" for n, a in h["recognizers"].items())
-            lines.append(f"{medium}: accuracy at intensity 1: {recs}")
+            lines.append(verdict(medium, h))
             lines += [f"  {e:<10} intensity Spearman {v:+.2f} {_mark(h['intensity_spearman_pass'][e])}"
                       for e, v in h["intensity_spearman"].items()]
             lines += [f"  {k:<22} {g['value']:.3f} {_mark(g['pass'])}" for k, g in h["guards"].items()]
@@ -261,7 +262,11 @@ class EvalJob:
 
             panel = ({"stills": pipe.expression_stills, "portraits": lfw_portraits(self.panel)}
                      if self.panel else None)
-            report = evaluate_face(animate, out, None, clips, self.emotions, self.intensities, panel=panel)
+            from evaluators.recognizers import load_recognizer
+
+            readers = [load_recognizer("face-fer-v1", medium="face"), load_recognizer("face-facex-v1", medium="face")]
+            report = evaluate_face(animate, out, None, clips, self.emotions, self.intensities, readers,
+                                   panel=panel)
         lines = [f"face: {e:<10} target top on {v['target_share_at_top']:.2f} of frames at the top "
                  f"intensity; P(target) Spearman {v['spearman_of_means']:+.2f} {_mark(v['pass'])}"
                  for e, v in report["expression"].items()]
@@ -312,10 +317,15 @@ class EvalJob:
             report = evaluate_speech(partial(pipe, vocoder=self.vocoder), out, recordings, self.emotions,
                                      self.intensities,
                                      [SpeechEmotionRecognizer.from_pretrained(), SpeechCueRecognizer()])
-        acc = report["accuracy_at_max_intensity"]["accuracy"]
+        from evaluators.report import accuracy_text
+
+        acc = report["accuracy_at_max_intensity"]
+        plain = report["plain_reading"]["accuracy_at_max_intensity"]
         lines = [f"speech: {report['sweep']['conversions']} conversions of {len(recordings)} real "
-                 f"recordings; recognizer accuracy at intensity {max(self.intensities):g} = {acc:.2f} "
-                 f"({_mark(report['accuracy_pass'])} >= 0.80)"]
+                 f"recordings ({self.vocoder} vocoder); accuracy at intensity {max(self.intensities):g}, "
+                 f"{report['headline_reading']['reading']}: {accuracy_text(acc)} "
+                 f"({_mark(report['accuracy_pass'])} >= 0.80); the plain reading (the known limit): "
+                 f"{accuracy_text(plain)}"]
         for key, what in (("speaker_normalised", "speaker-normalised reading (reference: the source "
                            "recording)"), ("channel_matched", "channel-matched reading (reference: the "
                            "source converted to neutral)")):

@@ -50,6 +50,8 @@ class EmotionAccuracy:
         return {
             "accuracy": acc,
             "n": total,
+            # binomial standard error of the accuracy: sqrt(p (1 - p) / n)
+            "standard_error": float(np.sqrt(acc * (1 - acc) / total)) if total else float("nan"),
             "confusion": self.confusion.tolist(),
             "categories": list(self.categories),
         }

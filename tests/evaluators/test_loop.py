@@ -15,8 +15,17 @@ def test_loop_writes_pieces_and_a_self_contained_report(tiny_music, tmp_path):
     for guard in saved["quality_guards"].values():
         assert isinstance(guard["pass"], bool) and len(guard["bounds"]) == 2
     page = (tmp_path / "report.html").read_text()
-    assert page.count("<img") == 4 and "data:image/png;base64," in page
+    assert page.count("<img") == 3 and "data:image/png;base64," in page
+    assert page.count("<figcaption>") == 3  # every plot has its caption
     assert "http" not in page.split("<body>")[1]  # nothing fetched from outside
+    assert "\u00b1" in page and "(n = 4)" in page  # the accuracy with its standard error
+
+
+def test_more_seeds_at_the_top_count_in_the_accuracy_only(tiny_music, tmp_path):
+    a = evaluate_music(tiny_music, tmp_path / "a", ["happy"], [0.0, 1.0], [0], num_bars=2, top_seeds=[0, 1, 2])
+    b = evaluate_music(tiny_music, tmp_path / "b", ["happy"], [0.0, 1.0], [0], num_bars=2)
+    assert a["accuracy_at_max_intensity"]["n"] == 3 and b["accuracy_at_max_intensity"]["n"] == 1
+    assert a["sweep"]["pieces"] == 4 and a["intensity_spearman"] == b["intensity_spearman"]
 
 
 def test_files_mode_scores_readable_files_and_lists_failed(tiny_music, tmp_path):

@@ -24,7 +24,7 @@ def test_eval_all_writes_every_part_and_one_page(tiny_music, tiny_speech, tmp_pa
     report = evaluate_all(tmp_path, {"music": tiny_music, "speech": tiny_speech}, sweep)
     s = report["summary"]
     assert set(s["media"]) == {"music", "speech"} and s["not_landed"] == ["face"]
-    assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1"}
+    assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1", "music-musicnn-v1"}
     assert set(s["media"]["speech"]["recognizers"]) == {"speech-prosody-v1", "speech-cues-v1",
                                                         "speech-prosody-v1+reference",
                                                         "speech-prosody-v1+neutral-conversion"}
@@ -37,8 +37,9 @@ def test_eval_all_writes_every_part_and_one_page(tiny_music, tiny_speech, tmp_pa
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["summary"]["media"]["speech"]["accuracy_at_1"] == s["media"]["speech"]["accuracy_at_1"]
     page = (tmp_path / "report.html").read_text()
-    # music: 4 figures, speech: 4 + correlates, cross-modal: 1
-    assert page.count("<img") == 10 and "http" not in page.split("<body>")[1]
+    # music: 3 figures, speech: 3 + correlates, cross-modal: 1; each with its caption
+    assert page.count("<img") == 8 and page.count("<figcaption>") == 8 and "http" not in page.split("<body>")[1]
+    assert s["media"]["speech"]["reader"] == "speech-prosody-v1+reference"  # the figure of record
     import base64
     import io
     import re
@@ -79,7 +80,7 @@ def test_eval_all_with_faces_reads_the_talking_head_in_the_shared_space(tiny_spe
     report = evaluate_all(tmp_path, {"speech": tiny_speech, "face": animate}, sweep)
     s = report["summary"]
     assert set(s["media"]) == {"speech", "face"} and s["not_landed"] == ["music"]
-    assert set(s["media"]["face"]["recognizers"]) == {"face-fer-v1"}
+    assert set(s["media"]["face"]["recognizers"]) == {"face-fer-v1", "face-facex-v1"}
     assert "lipsync_pearson_mean" in s["media"]["face"]["guards"]
     # each medium's Spearman is judged by its own issue's threshold (faces 0.8, speech 0.9)
     for medium, threshold in (("face", 0.8), ("speech", 0.9)):
@@ -91,4 +92,4 @@ def test_eval_all_with_faces_reads_the_talking_head_in_the_shared_space(tiny_spe
     assert vad.shape == (3,) and np.all(np.abs(vad) <= 1.0)
     assert (tmp_path / "cross" / "face_sad_1.mp4").stat().st_size > 1000
     assert (tmp_path / "face" / "report.html").exists()
-    assert "<h2>face</h2>" in (tmp_path / "report.html").read_text()
+    assert "<h2>Face</h2>" in (tmp_path / "report.html").read_text()

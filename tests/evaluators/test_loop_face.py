@@ -35,7 +35,7 @@ def test_face_loop_writes_a_complete_report(tiny_face_pipeline, tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["medium"] == "face"
     html = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64" in html and "lipsync" in html
-    assert "P(target); threshold 0.8)" in html  # the face issue's threshold, not music's 0.9
+    assert "(Spearman, threshold 0.8)" in html  # the face issue's threshold, not music's 0.9
     assert (tmp_path / next(r["file"] for r in rep["rows"] if "file" in r)).stat().st_size > 1000
 
 

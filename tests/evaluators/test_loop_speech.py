@@ -27,8 +27,13 @@ def test_both_readings_are_recorded_side_by_side(tmp_path):
     norm = report["speaker_normalised"]
     assert norm["accuracy_at_max_intensity"]["n"] == report["accuracy_at_max_intensity"]["n"] == 2
     assert set(norm["intensity_spearman"]) == {"angry", "sad"}
+    # the figure of record is the speaker-normalised reading; the plain one stays beside it
+    assert report["headline_reading"]["name"] == "speech-prosody-v1+reference"
+    assert report["accuracy_at_max_intensity"] == norm["accuracy_at_max_intensity"]
+    assert {e: v["value"] for e, v in report["intensity_spearman"].items()} == \
+        {e: v["value"] for e, v in norm["intensity_spearman"].items()}
     side = report["readings_side_by_side"]
-    assert side["accuracy_at_max_intensity"]["plain"] == report["accuracy_at_max_intensity"]["accuracy"]
+    assert side["accuracy_at_max_intensity"]["plain"] == report["plain_reading"]["accuracy_at_max_intensity"]["accuracy"]
     assert side["accuracy_at_max_intensity"]["speaker_normalised"] == norm["accuracy_at_max_intensity"]["accuracy"]
     rows = report["rows"]
     assert len(rows) == 4 and all(0 <= r["p_target_normalised"] <= 1 for r in rows)
@@ -50,7 +55,21 @@ def test_both_readings_are_recorded_side_by_side(tmp_path):
     assert any(r["p_target"] != pytest.approx(r["p_target_normalised"], abs=1e-4) for r in rows)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert "speaker_normalised" in saved and saved["rows"][0]["read_normalised"] == rows[0]["read_normalised"]
-    assert "speaker-normalised" in (tmp_path / "report.html").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert "speaker-normalised" in page and "the known limit" in page
+
+
+def test_top_only_recordings_count_in_the_accuracy_not_in_the_spearman(tmp_path):
+    prosody = SpeechEmotionRecognizer.from_pretrained()
+    recs = real_recordings(3)
+    both = evaluate_speech(louder, tmp_path / "a", recs[:1], ["angry"], [0.0, 1.0], [prosody],
+                           keep_audio=False, top_recordings=recs[1:])
+    alone = evaluate_speech(louder, tmp_path / "b", recs[:1], ["angry"], [0.0, 1.0], [prosody], keep_audio=False)
+    assert both["accuracy_at_max_intensity"]["n"] == 3 and alone["accuracy_at_max_intensity"]["n"] == 1
+    assert both["sweep"]["conversions"] == 4 and both["sweep"]["top_only_recordings"] == 2
+    assert both["intensity_spearman"] == alone["intensity_spearman"]
+    assert json.dumps(both["correlates"]) == json.dumps(alone["correlates"])  # (NaN where flat)
+    assert all("/" not in r for r in both["sweep"]["recordings"])  # file names, not paths
 
 
 def _load(path):

@@ -57,6 +57,7 @@ def test_accuracy_confusion_and_monotonicity():
         acc.update(asked, read)
     out = acc.compute()
     assert out["accuracy"] == pytest.approx(0.75) and out["n"] == 4
+    assert out["standard_error"] == pytest.approx((0.75 * 0.25 / 4) ** 0.5)  # binomial
     assert np.array(out["confusion"]).sum() == 4
     with pytest.raises(ValueError, match="unknown category"):
         acc.update("joy", "happy")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from generators.music.render import render_audio
-import mido
+
 midi_length_s = lambda p: mido.MidiFile(str(p)).length
 
 SR = 44100
