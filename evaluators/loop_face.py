@@ -105,8 +105,10 @@ def evaluate_face(
                 row = {"recording": k, "emotion": emotion, "intensity": intensity,
                        "frames": res.n_frames, **({"top_only": True} if k >= full else {}),
                        "duration_error_s": abs(res.n_frames / res.fps - len(res.audio) / res.sample_rate)}
+                boxes = None  # the first reader finds the face in each frame; the others read the same box
                 for rec in recognizers:
-                    readings = rec.read_frames(frames[::every])
+                    readings = rec.read_frames(frames[::every], box=boxes)
+                    boxes = [r.box for r in readings]
                     cats = [r.category for r in readings]
                     p = float(np.mean([r.probabilities[emotion] for r in readings]))
                     majority = max(set(cats), key=cats.count)

@@ -124,10 +124,20 @@ def _read(payload: dict, result, models) -> dict:
         ref = run(ReadJob([out], reference=[payload["source"]]), models).data
         plain = run(ReadJob([out]), models).data
         reading = {**_short(ref), "reading": "against the source", "plain": _short(plain)}
+        reading["others"] = [{**_short(plain), "reading": "plain (the known limit)"}]
     else:
         reading = {**_short(run(ReadJob([out]), models).data)}
-        if payload["medium"] == "music" and result.job.wav:
-            reading["audio"] = _short(run(ReadJob([str(result.job.wav)], recognizer="music-audio-v1"), models).data)
+        reading["others"] = []
+        if payload["medium"] == "face":  # the second trained face reader
+            reading["others"].append(_short(run(ReadJob([out], recognizer="face-facex-v1"), models).data))
+        if payload["medium"] == "music" and result.job.wav:  # the audio readers hear the rendering
+            for name in ("music-audio-v1", "music-musicnn-v1"):
+                try:
+                    reading["others"].append(_short(run(ReadJob([str(result.job.wav)], recognizer=name),
+                                                        models).data))
+                except ValueError as exc:  # a piece shorter than the reader listens to
+                    reading["others"].append({"recognizer": name, "category": "-", "error": str(exc)})
+            reading["audio"] = reading["others"][0]
     reading["asked"] = asked
     reading["match"] = None if asked is None else reading["category"] == asked
     return reading
@@ -481,15 +491,19 @@ def _write_page(out: Path, rows: list[dict], reads: dict) -> None:
     per_emotion = {e: f"{m} of {n} read as asked" for e, (m, n) in sorted(reads.items())}
     def cells(r: dict) -> str:
         reading = r["reading"] or {}
+        others = "; ".join(f"{o['recognizer']}: {o['category']}" for o in reading.get("others", []))
         values = (r["id"], r["medium"], reading.get("asked") or r["emotion"], reading.get("category", "-"),
-                  reading.get("recognizer", "-"), ", ".join(f["path"] for f in r["files"] or []))
+                  reading.get("recognizer", "-"), others or "-", ", ".join(f["path"] for f in r["files"] or []))
         return "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>"
 
-    table = ("<table><tr><th>job</th><th>medium</th><th>asked</th><th>read</th><th>by</th><th>files</th></tr>"
+    table = ("<table><tr><th>job</th><th>medium</th><th>asked</th><th>read</th><th>by</th>"
+             "<th>the other readers</th><th>files</th></tr>"
              + "".join(cells(r) for r in rows if r["status"] == "done") + "</table>")
     body = ("<h1>affect render: what each output delivered</h1>"
             "<p>Each output read back by its medium's recognizer (speech against its source recording, "
-            "the speaker-normalised reading). A reading is one judge's opinion.</p>"
+            "the speaker-normalised reading), and beside it by the medium's other readers (faces: "
+            "face-facex-v1; music audio: music-audio-v1 and music-musicnn-v1; speech: the plain "
+            "reading). A reading is one judge's opinion; where readers disagree, both are shown.</p>"
             "<h2>Per emotion</h2>" + html_table(per_emotion) + "<h2>Jobs</h2>" + table)
     with atomic_write(out / "render.html", "w") as tmp:
         Path(tmp).write_text(html_page("affect render", body), "utf-8")

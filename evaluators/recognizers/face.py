@@ -326,19 +326,24 @@ class _FaceRecognizer:
         b = tuple(int(v) for v in box) if box is not None else find_face(grey, self.min_face_size)
         return face_crop(grey if self.grey_crop else rgb, b), b
 
-    def read_frames(self, frames: Iterable, every: int = 1, box: Box | None = None,
+    def read_frames(self, frames: Iterable, every: int = 1, box: Box | list[Box] | None = None,
                     batch_size: int = 256) -> list[FaceReading]:
         """One reading per ``every``-th frame (arrays, paths or PIL images, or a (T, H, W, 3)
-        array), faces found in each frame unless ``box`` is given; the crops go through the
+        array), faces found in each frame unless ``box`` is given: one box for every frame, or a
+        list with one box per frame read (another reader's ``.box`` of the same frames, so two
+        readers look at the same face and the search runs once); the crops go through the
         network in batches. Raises ValueError naming the first frame without a face."""
         crops, boxes = [], []
+        per_frame = isinstance(box, list)
+        k = 0
         for i, frame in enumerate(frames):
             if i % every:
                 continue
             try:
-                crop, b = self._face(frame, box)
+                crop, b = self._face(frame, box[k] if per_frame else box)
             except ValueError as exc:
                 raise ValueError(f"frame {i}: {exc}") from None
+            k += 1
             crops.append(crop)
             boxes.append(b)
         raw = [p for s in range(0, len(crops), batch_size)

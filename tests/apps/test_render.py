@@ -35,9 +35,9 @@ def _write(tmp_path: Path, text: str, name: str = "jobs.yaml") -> Path:
 
 def _rows(out: Path) -> dict[str, dict]:
     db = sqlite3.connect(str(out / "manifest.sqlite"))
-    cur = db.execute("SELECT id, status, files, error, updated, key FROM jobs")
-    rows = {r[0]: {"status": r[1], "files": json.loads(r[2]), "error": r[3], "updated": r[4], "key": r[5]}
-            for r in cur}
+    cur = db.execute("SELECT id, status, files, error, updated, key, reading FROM jobs")
+    rows = {r[0]: {"status": r[1], "files": json.loads(r[2]), "error": r[3], "updated": r[4], "key": r[5],
+                   "reading": json.loads(r[6]) if r[6] else None} for r in cur}
     db.close()
     return rows
 
@@ -145,6 +145,12 @@ def test_render_chains_isolates_failures_and_resumes(tmp_path, capsys):
     assert rows["bad"]["status"] == "failed" and "is not a face checkpoint" in rows["bad"]["error"]
     assert "\n" not in rows["bad"]["error"] and rows["bad"]["files"] == []
     assert [f["path"] for f in rows["m1"]["files"]] == ["music/m1.mid", "music/m1.wav"]
+    # read back: each medium's reader of record, and its other readers beside it
+    assert rows["s1"]["reading"]["reading"] == "against the source"
+    assert [o["recognizer"] for o in rows["s1"]["reading"]["others"]] == ["speech-prosody-v1"]
+    assert [o["recognizer"] for o in rows["f1"]["reading"]["others"]] == ["face-facex-v1"]
+    assert [o["recognizer"] for o in rows["m1"]["reading"]["others"]] == ["music-audio-v1", "music-musicnn-v1"]
+    assert "face-facex-v1" in (out / "render.html").read_text()
     # the face speaks the speech job's output
     speech, sr = sf.read(out / "speech" / "s1.wav")
     from generators.face.video import probe_video

@@ -199,3 +199,22 @@ def test_hub_backend_reads_a_transformers_image_classifier(tmp_path, astronaut):
     assert r.box == (177, 66, 272, 161) and r.recognizer == f"hub:{tmp_path}"
     two = rec.read_frames([astronaut] * 2, box=r.box)
     assert two[1].raw == pytest.approx(r.raw, abs=1e-5)
+
+
+def test_a_second_reader_reads_the_boxes_the_first_found():
+    """read_frames takes one box per frame read: two readers then look at the same faces, and
+    the face search runs once."""
+    from skimage import data
+
+    from evaluators.recognizers import load_recognizer
+
+    frames = [data.astronaut(), data.astronaut()[:, ::-1].copy(), data.astronaut()]
+    fer = load_recognizer("face-fer-v1", medium="face")
+    found = fer.read_frames(frames, every=2)
+    assert len(found) == 2
+    boxes = [r.box for r in found]
+    again = fer.read_frames(frames, every=2, box=boxes)
+    assert [r.probabilities for r in again] == [r.probabilities for r in found]
+    facex = load_recognizer("face-facex-v1", medium="face")
+    second = facex.read_frames(frames, every=2, box=boxes)
+    assert [r.box for r in second] == boxes and second[0].category == "happy"
