@@ -47,6 +47,7 @@ LADDER = (0.0, 0.25, 0.5, 0.75, 1.0)
 PREIMPORT = ("torch", "diffusers", "transformers", "generators.pipeline_utils", "generators.speech.pipeline_speech",
              "generators.music.pipeline_music", "generators.face.pipeline_face", "generators.face.portrait",
              "evaluators.recognizers.speech", "evaluators.recognizers.music", "evaluators.recognizers.music_audio",
+             "evaluators.recognizers.music_musicnn", "evaluators.recognizers.face_facex",
              "evaluators.recognizers.face", "conditioning.lexicon")
 AGAINST_SOURCE = "against the source recording (speaker-normalised; the figure of record for conversion)"
 PLAIN = "the clip alone (plain reading)"
@@ -410,15 +411,20 @@ class Studio:
         result = job.run(self.models)
         progress(0.8, desc="reading back")
         readings = {"midi": self.read_one(Path(job.output))}
-        if with_audio:
+        if with_audio:  # the two audio readers, side by side
             readings["audio"] = self.read_one(Path(job.wav), recognizer="music-audio-v1")
+            try:
+                readings["audio_learned"] = self.read_one(Path(job.wav), recognizer="music-musicnn-v1")
+            except ValueError:  # shorter than the 3 s it listens to
+                pass
         progress(0.9, desc="drawing the piano roll")
         out = result.output
         roll = figures.piano_roll(out.notes, out.num_bars, out.attributes.get("tempo"), req / "piano_roll.png",
                                   f"{out.key}, {out.instrumentation}")
         prov = self.record(result, req / "music.provenance.json", text, control, readings)
         files = [Path(p) for p in result.files] + [prov]
-        labels = [("the MIDI", readings["midi"])] + ([("the audio", readings["audio"])] if with_audio else [])
+        labels = [("the MIDI", readings["midi"])] + ([("the audio", readings["audio"])] if with_audio else []) \
+            + ([("the audio, learned reader", readings["audio_learned"])] if "audio_learned" in readings else [])
         md = self.summary(text, seed, result.lines, labels, ref_reading)
         return (str(job.wav) if with_audio else None, str(roll), md,
                 self.details(req, text, seed, result.lines, readings, files, ref_reading, **{
@@ -454,8 +460,10 @@ class Studio:
         progress(0.25, desc=("converting the voice, " if voice else "") + "animating and encoding")
         result = job.run(self.models)
         progress(0.85, desc="reading back")
-        readings = {"video": self.read_one(Path(job.output))}
-        labels = [("the video's frames", readings["video"])]
+        readings = {"video": self.read_one(Path(job.output)),
+                    "video_second": self.read_one(Path(job.output), recognizer="face-facex-v1")}
+        labels = [("the video's frames", readings["video"]),
+                  ("the video's frames, second reader", readings["video_second"])]
         if voice:
             readings["voice_against_source"] = self.read_one(Path(voice.output), reference=[audio])
             labels.append((f"the voice {AGAINST_SOURCE}", readings["voice_against_source"]))

@@ -170,6 +170,9 @@ def test_music_makes_a_midi_that_opens_with_audio_and_a_piano_roll(served, clien
     _reading(details["readings"]["midi"])
     _reading(details["readings"]["audio"])
     assert details["readings"]["audio"]["recognizer"] == "music-audio-v1"
+    _reading(details["readings"]["audio_learned"])  # the second audio reader, beside the first
+    assert details["readings"]["audio_learned"]["recognizer"] == "music-musicnn-v1"
+    assert "the audio, learned reader" in md
     assert "the MIDI" in md and "seed **3**" in md
     same = tmp_path / "job.mid"
     run(MusicJob("happy@0.8", same, bars=4, seed=3, tonic="D", fixed={"tempo": 132.0, "major": 1.0}),
@@ -197,6 +200,8 @@ def test_face_makes_an_mp4_with_both_streams_and_a_still(client, inputs, tmp_pat
     _reading(details["readings"]["video"])
     _reading(details["readings"]["voice_against_source"])
     assert details["readings"]["video"]["frames"] > 10
+    _reading(details["readings"]["video_second"])
+    assert details["readings"]["video_second"]["recognizer"] == "face-facex-v1"
     prov = _provenance(files)
     assert prov["job"] == "face" and prov["speech"]["emotion"]["spec"] == "happy@1"
     assert {"voice.wav", "face.mp4", "face.provenance.json"} == {Path(f).name for f in files}
