@@ -36,7 +36,8 @@ ALL_SWEEP = {
     "speech": {"emotions": ["angry", "happy", "fearful", "sad", "surprised"],
                "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 4, "top_recordings": 10},
     "face": {"emotions": ["happy", "sad", "angry", "surprised"],
-             "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 1, "top_recordings": 10},
+             "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 1, "top_recordings": 10,
+             "top_max_seconds": 3.0},
     "cross": {"specs": ["happy@1", "sad@1", "angry@1", "calm@1", "fearful@1", "surprised@1"]},
 }
 
@@ -99,14 +100,14 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
 
         t = time.time()
         f = sweep["face"]
-        # LibriVox first (longer, one reader), then the spoken card names
-        clips = sorted((c for c, _ in real_recordings()), key=lambda c: "librivox" not in str(c))
+        # the full sweep on the shortest LibriVox excerpt (3 s), then the other recordings at the top
+        clips = sorted((c for c, _ in real_recordings()), key=lambda c: ("0880" not in str(c), str(c)))
         clips = clips[: max(f["recordings"], f.get("top_recordings", 0))]
         reports["face"] = evaluate_face(lambda image, audio, sr, emotion, generator: generators["face"](
             audio, sr, emotion=emotion, generator=generator), out / "face", None, clips[: f["recordings"]],
             f["emotions"], f["intensities"],
             recognizers=[load_recognizer("face-fer-v1", medium="face"), load_recognizer("face-facex-v1", medium="face")],
-            top_recordings=clips[f["recordings"]:])
+            top_recordings=clips[f["recordings"]:], top_max_seconds=f.get("top_max_seconds"))
         timing["face"] = time.time() - t
     cross = None
     if len(generators) >= 2:

@@ -68,11 +68,13 @@ def evaluate_face(
     keep_video: bool = True,
     panel: dict | None = None,
     top_recordings: list[Path] | None = None,
+    top_max_seconds: float | None = None,
 ) -> dict:
     """Run the sweep and write ``report.json`` / ``report.html``; returns the report.
 
     ``top_recordings``: more clips animated at the top intensity only: they count in the accuracy,
-    the share of frames and the video guards, not in the intensity Spearman figures.
+    the share of frames and the video guards, not in the intensity Spearman figures; with
+    ``top_max_seconds``, only their first seconds are spoken (to bound the sweep's time).
 
     The recognizers read every ``every``-th frame; the mesh measures every frame. ``panel``
     (``{"stills": callable, "portraits": [(name, image), ...]}``) adds the portrait panel's
@@ -95,6 +97,8 @@ def evaluate_face(
     full = len(recordings)
     for k, clip in enumerate(list(recordings) + list(top_recordings or [])):
         src = load_audio(clip)
+        if k >= full and top_max_seconds:
+            src.wav = src.wav[: int(top_max_seconds * src.sample_rate)]
         for emotion in emotions:
             for intensity in (intensities if k < full else [top]):
                 res = animate(image, src.wav, src.sample_rate, emotion=f"{emotion}@{intensity:g}",

@@ -133,3 +133,18 @@ def test_training_runs_and_resumes(tmp_path):
     assert meta["steps"] == 4 and meta["resumed_from_step"] == 2
     assert meta["data"]["kinds"].get("conversion", 0) > 0  # the converter's own mels are in the data
     FastVocoder.from_pretrained(str(final))
+
+
+def test_the_shipped_fast_vocoder_loads_small_and_fast():
+    """The packaged weights: a few MB, the recipe's size, the same interface as HiFi-GAN."""
+    from generators.speech.pipeline_speech import FAST_VOCODER_DIR, load_fast_vocoder
+
+    weights = FAST_VOCODER_DIR / "diffusion_pytorch_model.safetensors"
+    assert weights.stat().st_size < 8e6
+    voc = load_fast_vocoder()
+    meta = json.loads((FAST_VOCODER_DIR / "training.json").read_text())
+    assert meta["steps"] == meta["recipe"]["training"]["max_steps"]  # a whole recipe, not a partial run
+    assert voc.hop == 256 and voc.config.dim == meta["recipe"]["model"]["dim"]
+    with torch.inference_mode():
+        y = voc(torch.full((1, 80, 40), -11.0))  # silence in, (near) silence out
+    assert y.shape == (1, 40 * 256) and float(y.abs().max()) < 0.05
