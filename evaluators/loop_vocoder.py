@@ -123,7 +123,7 @@ def evaluate_vocoders(convert: Callable, copy: Callable, out_dir: str | Path,
     if "hifigan" in summary:
         ref = summary["hifigan"]
         report["against_hifigan"] = {
-            v: {"log_mel_distance_ratio": s["log_mel_distance_copy"] / ref["log_mel_distance_copy"],
+            v: {"log_mel_distance_ratio": s["log_mel_distance_copy"] / max(ref["log_mel_distance_copy"], 1e-9),
                 "wer_points": 100 * (s["wer_both"] - ref["wer_both"]),
                 "speaker_cosine_change": s["speaker_cosine_mean"] - ref["speaker_cosine_mean"]}
             for v, s in summary.items() if v != "hifigan"}
