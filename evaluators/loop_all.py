@@ -34,10 +34,10 @@ ALL_SWEEP = {
               "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "seeds": [0, 1], "top_seeds": list(range(10)),
               "num_bars": 8},
     "speech": {"emotions": ["angry", "happy", "fearful", "sad", "surprised"],
-               "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 4, "top_recordings": 10},
+               "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 3, "top_recordings": 10},
     "face": {"emotions": ["happy", "sad", "angry", "surprised"],
              "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 1, "top_recordings": 10,
-             "top_max_seconds": 3.0},
+             "top_max_seconds": 2.0, "every": 3},
     "cross": {"specs": ["happy@1", "sad@1", "angry@1", "calm@1", "fearful@1", "surprised@1"]},
 }
 
@@ -107,7 +107,7 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
             audio, sr, emotion=emotion, generator=generator), out / "face", None, clips[: f["recordings"]],
             f["emotions"], f["intensities"],
             recognizers=[load_recognizer("face-fer-v1", medium="face"), load_recognizer("face-facex-v1", medium="face")],
-            top_recordings=clips[f["recordings"]:], top_max_seconds=f.get("top_max_seconds"))
+            top_recordings=clips[f["recordings"]:], top_max_seconds=f.get("top_max_seconds"), every=f.get("every", 2))
         timing["face"] = time.time() - t
     cross = None
     if len(generators) >= 2:

@@ -103,7 +103,11 @@ def evaluate_face(
             for intensity in (intensities if k < full else [top]):
                 res = animate(image, src.wav, src.sample_rate, emotion=f"{emotion}@{intensity:g}",
                               generator=torch.Generator().manual_seed(seed))
-                frames = [res.frame(i) for i in range(res.n_frames)]
+                # every frame where the mesh measures the video (top and bottom intensity); elsewhere
+                # only the frames the readers read are rendered
+                measured = intensity == top or intensity == min(intensities)
+                step = 1 if measured else every
+                frames = [res.frame(i) if i % step == 0 else None for i in range(res.n_frames)]
                 if reference is None:
                     reference = res.portrait.image
                 row = {"recording": k, "emotion": emotion, "intensity": intensity,

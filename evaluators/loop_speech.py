@@ -42,6 +42,7 @@ from evaluators.metrics.speech import (
     prosody_statistics,
     transcribe,
 )
+from evaluators.recognizers.speech import acoustic_features, reference_features
 from evaluators.report import reader_agreement
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,9 @@ def evaluate_speech(
     """Run the sweep and write ``report.json`` / ``report.html``; returns the report.
 
     ``top_recordings``: more recordings converted at the top intensity only; they count in the
-    accuracy, word error, speaker and signal figures (more outputs per emotion where the accuracy
-    is read), not in the intensity Spearman figures, which take the full sweep's recordings."""
+    accuracy, speaker and signal figures (more outputs per emotion where the accuracy is read),
+    not in the intensity Spearman figures or the word error, which take the full sweep's
+    recordings."""
     import torch
 
     from evaluators.recognizers.speech import SpeechEmotionRecognizer
@@ -127,13 +129,19 @@ def evaluate_speech(
         src = load_audio(clip)
         sweep = intensities if k < full else [top]
         s_stats = prosody_statistics(src.wav, src.sample_rate)
-        hyp = transcribe(src.wav, src.sample_rate)
-        wer_src.update(text, hyp)
+        # word error on the full sweep's recordings (the offline recognizer is the slow part)
+        hyp = transcribe(src.wav, src.sample_rate) if k < full else None
+        if hyp is not None:
+            wer_src.update(text, hyp)
         sources.append({"file": str(clip), "text": text, "asr": hyp, **s_stats})
         # the same speaker's neutral voice through the converter's own channel (analysis,
         # re-synthesis, vocoder): the reference of the channel-matched reading
         neutral = (convert(src.wav, src.sample_rate, emotion="neutral",
                            generator=torch.Generator().manual_seed(seed)) if normalising else None)
+        # recognizers that read acoustic functionals get them computed once per clip and once per
+        # reference (the same readings as calling each recognizer on the audio)
+        refs = ({"source": reference_features((src.wav, src.sample_rate)),
+                 "neutral": reference_features((neutral.audio, neutral.sample_rate))} if normalising else {})
         for emotion in emotions:
             for intensity in sweep:
                 res = convert(src.wav, src.sample_rate, emotion=f"{emotion}@{intensity:g}",
@@ -144,20 +152,28 @@ def evaluate_speech(
                 row = {"recording": k, "emotion": emotion, "intensity": intensity, **stats}
                 if k >= full:
                     row["top_only"] = True
+                out_audio = load_audio(res.audio, res.sample_rate)
+                feats = acoustic_features(out_audio.wav, out_audio.sample_rate) if any(
+                    hasattr(r, "read_features") for r in recognizers) else None
                 for rec in recognizers:
                     take = partial(_take, emotion=emotion, intensity=intensity, top=top,
                                    mono=mono if k < full else None, acc=acc, row=row, is_main=rec is main)
-                    take(rec(res.audio, res.sample_rate), rec.name, "")
+                    shared = hasattr(rec, "read_features")
+                    take(_one(rec.read_features(feats)) if shared else rec(res.audio, res.sample_rate),
+                         rec.name, "")
                     if rec in normalising:  # the source recording is the speaker's neutral voice
-                        take(rec(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate)),
+                        take(_one(rec.read_features(feats, refs["source"])) if shared else
+                             rec(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate)),
                              f"{rec.name}+reference", "_normalised")
-                        take(rec(res.audio, res.sample_rate, reference=(neutral.audio, neutral.sample_rate)),
+                        take(_one(rec.read_features(feats, refs["neutral"])) if shared else
+                             rec(res.audio, res.sample_rate, reference=(neutral.audio, neutral.sample_rate)),
                              f"{rec.name}+neutral-conversion", "_channel_matched", vad=False)
                 if intensity == top:
-                    row["asr"] = transcribe(res.audio, res.sample_rate)
-                    e, n = wer_conv.edits, wer_conv.words
-                    wer_conv.update(text, row["asr"])
-                    row["wer"] = (wer_conv.edits - e) / max(wer_conv.words - n, 1)
+                    if k < full:
+                        row["asr"] = transcribe(res.audio, res.sample_rate)
+                        e, n = wer_conv.edits, wer_conv.words
+                        wer_conv.update(text, row["asr"])
+                        row["wer"] = (wer_conv.edits - e) / max(wer_conv.words - n, 1)
                     row["speaker_cosine"] = spk.update(src.wav, src.sample_rate, res.audio, res.sample_rate)
                     if keep_audio:
                         path = out / "audio" / f"{k:02d}_{emotion}_{intensity:g}.wav"
@@ -167,6 +183,11 @@ def evaluate_speech(
             logger.info("speech eval: recording %d %s done", k, emotion)
     return write_report(out, _speech_report(rows, sources, emotions, intensities, recognizers,
                                             acc, mono, wer_src, wer_conv, spk, guards))
+
+
+def _one(readings):
+    """The reading of one clip (``read_features`` gives a list for a batch, or one reading)."""
+    return readings[0] if isinstance(readings, list) else readings
 
 
 def _take(reading, key: str, suffix: str, *, emotion: str, intensity: float, top: float, mono: dict,
