@@ -112,7 +112,12 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
     cross = None
     if len(generators) >= 2:
         t = time.time()
-        voice = voice or (recordings[0][0] if recordings else real_recordings(1)[0][0])
+        if voice is None:  # the shortest LibriVox excerpt of the speech sweep (the loop's time)
+            import soundfile as sf
+
+            pool = [r[0] for r in (recordings or real_recordings(1))]
+            books = [c for c in pool if "librivox" in str(c)] or pool
+            voice = min(books, key=lambda c: sf.info(str(c)).duration)
         speech_dir = out / "speech" / "audio"
         voices = sorted(speech_dir.glob("00_*_1.wav")) + [r[0] for r in recordings[:2]]
         cross = evaluate_cross_modal(
@@ -202,7 +207,8 @@ def render_all_html(summary: dict, reports: dict, cross: dict | None) -> str:
         parts += ["<h2>Cross-modal agreement</h2>",
                   "<p>Each spec is generated in every medium; each output is read back by its medium's "
                   "reader into the shared space (distances: Euclidean, between valence-arousal-dominance "
-                  f"points). The dominant category read matches the spec's for {c['dominant_match_rate']:.0%} "
+                  "points); speech is read against its source recording, the figure of record for a "
+                  "conversion. The dominant category read matches the spec's for {c['dominant_match_rate']:.0%} "
                   f"of the readings; the mean distance of a reading to its spec is "
                   f"{c['mean_vad_distance_to_spec']:.2f}, and between two media's readings of one spec "
                   f"{c['mean_vad_distance_between_media']:.2f}.</p>"]
@@ -217,7 +223,8 @@ def render_all_html(summary: dict, reports: dict, cross: dict | None) -> str:
         if cross["transfers"]:
             parts.append("<h3>Transfer: the emotion read from a voice drives the music</h3>")
             parts.append(f"<p>Same dominant category for {c['transfer_dominant_match_rate']:.0%} of the "
-                         f"{len(cross['transfers'])} voices.</p>")
+                         f"{len(cross['transfers'])} voices. A voice given for transfer has no neutral "
+                         "reference, so it is read plainly (the known limit of the speech reader).</p>")
             parts.append(html_rows(["voice", "voice read as", "music read as", "distance"],
                                    [[Path(t["voice"]).name, _short(t["voice_reading"]), _short(t["music_reading"]),
                                      t["vad_distance"]] for t in cross["transfers"]]))
