@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
@@ -405,8 +406,21 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
 
     waiting = list(pending)
     running: list[RenderItem] = []
+    # Ctrl-C is remembered as well as raised: a KeyboardInterrupt raised inside a callback that C
+    # code makes (the synthesizer's sequencer) can be swallowed there, and the run would go on
+    asked_to_stop = []
+
+    def on_sigint(signum, frame):
+        asked_to_stop.append(signum)
+        raise KeyboardInterrupt
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         while waiting or executor.busy():
+            if asked_to_stop:
+                raise KeyboardInterrupt
             progressed = False
             for item in list(waiting):
                 if executor.busy() >= executor.capacity():
@@ -431,6 +445,9 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
                 raise RuntimeError(f"jobs waiting on unfinished work: {[i.id for i in waiting]}")
     except KeyboardInterrupt:
         summary.interrupted = True
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+            previous = None
         for result in executor.close(cancel=True):
             settle(result)
         if bar is not None:
@@ -442,6 +459,9 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
         clean_partials(out)
         summary.seconds = time.time() - t0
         return summary
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     executor.close()
     if bar is not None:
         bar.close()

@@ -284,3 +284,30 @@ jobs:
     assert len(fa) == len(fb)
     assert max(np.abs(p.astype(int) - q.astype(int)).mean() for p, q in zip(fa, fb)) <= 1.0
     assert os.environ.get("RAY_ADDRESS") is None
+
+
+def test_a_ctrl_c_swallowed_inside_a_job_still_stops_the_run(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised in a callback that C code makes (the synthesizer's sequencer)
+    can be swallowed there; the run still stops after that job, as interrupted."""
+    import os
+
+    import apps.render.runner as runner
+
+    calls = []
+
+    def job_that_swallows(payload):
+        calls.append(payload["id"])
+        if len(calls) == 1:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.5)  # the handler runs here and raises
+            except KeyboardInterrupt:
+                pass  # swallowed, as inside a C callback
+        return {"id": payload["id"], "status": "done", "files": [], "seconds": 0.0}
+
+    monkeypatch.setattr(runner, "execute", job_that_swallows)
+    lines = "\n".join(f"  - {{id: m{i}, medium: music, emotion: sad, seed: {i}, output: m/{i}.mid}}" for i in range(3))
+    summary = render(_write(tmp_path, "jobs:\n" + lines + "\n"), tmp_path / "out", quiet=True,
+                     echo=lambda *_: None)
+    assert summary.interrupted and summary.exit_status == 130
+    assert calls == ["m0"] and summary.done == 1
