@@ -37,6 +37,12 @@ def _music_musicnn():
     return MusicnnRecognizer.from_pretrained()
 
 
+def _music_vgg():
+    from evaluators.recognizers.music_vgg import MusicVggRecognizer
+
+    return MusicVggRecognizer.from_pretrained()
+
+
 def _speech_prosody():
     from evaluators.recognizers.speech import SpeechEmotionRecognizer
 
@@ -73,6 +79,11 @@ RECOGNIZERS: dict[str, RecognizerInfo] = {
         "on real recordings, checkpoints shipped in the musicnn package, loaded into torch by this "
         "project; mood/tempo tags -> valence/arousal by a fixed rule", "ISC (weights from the "
         "musicnn package)", _music_musicnn),
+    "music-vgg-v1": RecognizerInfo(
+        "music-vgg-v1", "music", "audio", "the musicnn package's VGG baseline taggers MSD_vgg + MTT_vgg "
+        "(Pons et al. 2018; Pons & Serra 2019) trained on real recordings, loaded into torch by this "
+        "project; music-musicnn-v1's fixed mood/tempo tag -> valence/arousal rule", "ISC (weights "
+        "from the musicnn package)", _music_vgg),
     "speech-prosody-v1": RecognizerInfo(
         "speech-prosody-v1", "speech", "audio", "this project: acoustic functionals (eGeMAPS-style) -> five averaged MLPs, trained by "
         "`affect train speech-recognizer`", "Apache-2.0 (this project's weights)", _speech_prosody),
