@@ -37,7 +37,7 @@ ALL_SWEEP = {
                "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 3, "top_recordings": 10},
     "face": {"emotions": ["happy", "sad", "angry", "surprised"],
              "intensities": [0.0, 0.25, 0.5, 0.75, 1.0], "recordings": 1, "top_recordings": 10,
-             "top_max_seconds": 2.0, "every": 3},
+             "top_max_seconds": 2.0, "every": 4},
     "cross": {"specs": ["happy@1", "sad@1", "angry@1", "calm@1", "fearful@1", "surprised@1"]},
 }
 
@@ -81,7 +81,8 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
         reports["music"] = evaluate_music(generators["music"], out / "music", m["emotions"], m["intensities"],
                                           m["seeds"], m["num_bars"],
                                           audio_recognizers=[load_recognizer("music-audio-v1"),
-                                                             load_recognizer("music-musicnn-v1")],
+                                                             load_recognizer("music-musicnn-v1"),
+                                                             load_recognizer("music-vgg-v1")],
                                           top_seeds=m.get("top_seeds"))
         timing["music"] = time.time() - t
     recordings = []

@@ -24,7 +24,8 @@ def test_eval_all_writes_every_part_and_one_page(tiny_music, tiny_speech, tmp_pa
     report = evaluate_all(tmp_path, {"music": tiny_music, "speech": tiny_speech}, sweep)
     s = report["summary"]
     assert set(s["media"]) == {"music", "speech"} and s["not_landed"] == ["face"]
-    assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1", "music-musicnn-v1"}
+    assert set(s["media"]["music"]["recognizers"]) == {"music-features-v1", "music-audio-v1", "music-musicnn-v1",
+                                                       "music-vgg-v1"}
     assert set(s["media"]["speech"]["recognizers"]) == {"speech-prosody-v1", "speech-cues-v1",
                                                         "speech-prosody-v1+reference",
                                                         "speech-prosody-v1+neutral-conversion"}
