@@ -47,7 +47,6 @@ LADDER = (0.0, 0.25, 0.5, 0.75, 1.0)
 PREIMPORT = ("torch", "diffusers", "transformers", "generators.pipeline_utils", "generators.speech.pipeline_speech",
              "generators.music.pipeline_music", "generators.face.pipeline_face", "generators.face.portrait",
              "evaluators.recognizers.speech", "evaluators.recognizers.music", "evaluators.recognizers.music_audio",
-             "evaluators.recognizers.music_musicnn", "evaluators.recognizers.face_facex",
              "evaluators.recognizers.face", "conditioning.lexicon")
 AGAINST_SOURCE = "against the source recording (speaker-normalised; the figure of record for conversion)"
 PLAIN = "the clip alone (plain reading)"
