@@ -454,4 +454,5 @@ class MusicnnRecognizer:
                 for t, p in zip(MODELS[k][1], g.mean(axis=0))}
         v, ar, poles = tags_to_va(tags)
         p = va_probabilities(v, ar)
-        return MusicnnReading(v, ar, p, max(p, key=p.get), tags, poles, int(x.shape[0]))
+        return MusicnnReading(v, ar, p, max(p, key=p.get), tags, poles, int(x.shape[0]),
+                              recognizer=self.name)

@@ -51,22 +51,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conditioning.audio import load_audio
-from evaluators.recognizers.base import va_probabilities
 from evaluators.recognizers.music_musicnn import (
     INSTALL_HINT,
-    MIN_SECONDS,
     MSD_TAGS,
     MTT_TAGS,
     N_MELS,
     PATCH_FRAMES,
-    SR,
-    MusicnnReading,
-    log_mel,
+    MusicnnRecognizer,
     musicnn_checkpoint,
-    patches,
     read_tf_checkpoint,
-    tags_to_va,
 )
 
 MODELS = {"msd": ("MSD_vgg", MSD_TAGS), "mtt": ("MTT_vgg", MTT_TAGS)}
@@ -175,19 +168,15 @@ def vgg_checkpoint(model: str = "MSD_vgg") -> Path:
 _NETWORKS: dict[str, Vgg] = {}
 
 
-class MusicVggRecognizer:
+class MusicVggRecognizer(MusicnnRecognizer):
     """music-vgg-v1: MSD_vgg and MTT_vgg tags -> valence, arousal, categories, by
-    music-musicnn-v1's fixed rule."""
+    music-musicnn-v1's fixed rule (the same front end, tags and reading; only the networks
+    differ). The reading is a ``MusicnnReading`` with ``recognizer="music-vgg-v1"``."""
 
     name = "music-vgg-v1"
-    medium = "music"
     source = ("musicnn package VGG baselines MSD_vgg + MTT_vgg (Pons & Serra 2019; Pons et al. "
               "2018), TF1 checkpoints shipped in the musicnn PyPI package 0.1.0, read into torch "
               "by this project")
-    licence = "ISC (weights from the musicnn package)"
-
-    def __init__(self, networks: dict[str, Vgg]):
-        self.networks = {k: m.eval() for k, m in networks.items()}
 
     @classmethod
     def from_pretrained(cls) -> MusicVggRecognizer:
@@ -196,30 +185,3 @@ class MusicVggRecognizer:
             if model not in _NETWORKS:
                 _NETWORKS[model] = load_vgg(str(vgg_checkpoint(model)) + "/")
         return cls({key: _NETWORKS[model] for key, (model, _) in MODELS.items()})
-
-    def taggram(self, mel_patches: torch.Tensor) -> dict[str, np.ndarray]:
-        """(P, 187, 96) patches -> model key -> (P, 50) tag probabilities."""
-        with torch.inference_mode():
-            return {k: torch.sigmoid(net(mel_patches)).numpy() for k, net in self.networks.items()}
-
-    def __call__(self, audio, sample_rate: int | None = None) -> MusicnnReading:
-        """Read a clip.
-
-        Args:
-            audio: a path (wav, flac, ogg, mp3) or an array with its ``sample_rate``; mixed to
-                mono and resampled to 16 kHz. At least 3 s.
-            sample_rate: of an array.
-        Returns:
-            ``MusicnnReading`` (``recognizer="music-vgg-v1"``): valence and arousal in [-1, 1],
-            the nine category probabilities, every tag's probability averaged over the clip's
-            3 s patches, the pole scores.
-        """
-        a = load_audio(audio, sample_rate, target_sr=SR, min_seconds=MIN_SECONDS)
-        x = patches(log_mel(a.wav))  # (P, 187, 96)
-        grams = self.taggram(x)
-        tags = {f"{k}/{t}": float(p) for k, g in grams.items()
-                for t, p in zip(MODELS[k][1], g.mean(axis=0))}
-        v, ar, poles = tags_to_va(tags)
-        p = va_probabilities(v, ar)
-        return MusicnnReading(v, ar, p, max(p, key=p.get), tags, poles, int(x.shape[0]),
-                              recognizer=self.name)
