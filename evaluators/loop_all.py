@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conditioning.io import atomic_write
+from evaluators.lanes import run_lanes, stoppable
 from evaluators.report import (
     accuracy_text,
     figure_html,
@@ -65,7 +66,14 @@ def _headline(report: dict) -> dict:
 
 
 def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = None,
-                 voice: str | Path | None = None) -> dict:
+                 voice: str | Path | None = None, parallel: bool = True) -> dict:
+    """Every medium's loop, then the cross-modal part, into ``out_dir``.
+
+    With ``parallel`` (the default), the media's loops run side by side in threads and the
+    cross-modal part runs after them; every output is made with its own seeded generator, so the
+    outputs do not depend on the order. A Ctrl-C stops every lane at its next generator call."""
+    import threading
+
     from evaluators.loop_cross import evaluate_cross_modal
     from evaluators.loop_music import evaluate_music
     from evaluators.loop_speech import evaluate_speech, real_recordings
@@ -74,44 +82,42 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
     sweep = sweep or ALL_SWEEP
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    reports, timing = {}, {}
-    if "music" in generators:
-        t = time.time()
+    stop = threading.Event()
+
+    gens = {k: stoppable(g, stop) for k, g in generators.items()}
+    lanes = {}
+    if "music" in gens:
         m = sweep["music"]
-        reports["music"] = evaluate_music(generators["music"], out / "music", m["emotions"], m["intensities"],
-                                          m["seeds"], m["num_bars"],
-                                          audio_recognizers=[load_recognizer("music-audio-v1"),
-                                                             load_recognizer("music-musicnn-v1"),
-                                                             load_recognizer("music-vgg-v1")],
-                                          top_seeds=m.get("top_seeds"))
-        timing["music"] = time.time() - t
+        lanes["music"] = lambda: evaluate_music(
+            gens["music"], out / "music", m["emotions"], m["intensities"], m["seeds"], m["num_bars"],
+            audio_recognizers=[load_recognizer("music-audio-v1"), load_recognizer("music-musicnn-v1"),
+                               load_recognizer("music-vgg-v1")],
+            top_seeds=m.get("top_seeds"))
     recordings = []
-    if "speech" in generators:
-        t = time.time()
+    if "speech" in gens:
         s = sweep["speech"]
         every = real_recordings(max(s["recordings"], s.get("top_recordings", 0)))
         recordings = every[: s["recordings"]]
-        reports["speech"] = evaluate_speech(
-            generators["speech"], out / "speech", recordings, s["emotions"], s["intensities"],
+        lanes["speech"] = lambda: evaluate_speech(
+            gens["speech"], out / "speech", recordings, s["emotions"], s["intensities"],
             [load_recognizer("speech-prosody-v1"), load_recognizer("speech-cues-v1")],
             top_recordings=every[s["recordings"]:])
-        timing["speech"] = time.time() - t
-    if "face" in generators:
+    if "face" in gens:
         from evaluators.loop_face import evaluate_face
 
-        t = time.time()
         f = sweep["face"]
         # the full sweep on the shortest LibriVox excerpt (3 s), then the other recordings at the top
         clips = sorted((c for c, _ in real_recordings()), key=lambda c: ("0880" not in str(c), str(c)))
         clips = clips[: max(f["recordings"], f.get("top_recordings", 0))]
-        reports["face"] = evaluate_face(lambda image, audio, sr, emotion, generator: generators["face"](
-            audio, sr, emotion=emotion, generator=generator), out / "face", None, clips[: f["recordings"]],
-            f["emotions"], f["intensities"],
+        lanes["face"] = lambda: evaluate_face(
+            lambda image, audio, sr, emotion, generator: gens["face"](audio, sr, emotion=emotion, generator=generator),
+            out / "face", None, clips[: f["recordings"]], f["emotions"], f["intensities"],
             recognizers=[load_recognizer("face-fer-v1", medium="face"), load_recognizer("face-facex-v1", medium="face")],
             top_recordings=clips[f["recordings"]:], top_max_seconds=f.get("top_max_seconds"), every=f.get("every", 2))
-        timing["face"] = time.time() - t
+    started = time.time()
+    reports, timing = run_lanes(lanes, parallel, stop)
     cross = None
-    if len(generators) >= 2:
+    if len(gens) >= 2:
         t = time.time()
         if voice is None:  # the shortest LibriVox excerpt of the speech sweep (the loop's time)
             import soundfile as sf
@@ -122,15 +128,20 @@ def evaluate_all(out_dir: str | Path, generators: dict, sweep: dict | None = Non
         speech_dir = out / "speech" / "audio"
         voices = sorted(speech_dir.glob("00_*_1.wav")) + [r[0] for r in recordings[:2]]
         cross = evaluate_cross_modal(
-            out, sweep["cross"]["specs"], voice, generators.get("speech"), generators.get("music"),
+            out, sweep["cross"]["specs"], voice, gens.get("speech"), gens.get("music"),
             load_recognizer("speech-prosody-v1"), load_recognizer("music-features-v1"),
-            transfer_voices=voices, animate_face=generators.get("face"),
-            face_recognizer=load_recognizer("face-fer-v1", medium="face") if "face" in generators else None)
+            transfer_voices=voices, animate_face=gens.get("face"),
+            face_recognizer=load_recognizer("face-fer-v1", medium="face") if "face" in gens else None,
+            parallel=parallel)
         timing["cross"] = time.time() - t
+    wall = time.time() - started
+    reports = {k: reports[k] for k in ("music", "speech", "face") if k in reports}
     summary = {
         "media": {k: _headline(r) for k, r in reports.items()},
         "cross_modal": cross["summary"] if cross else None,
         "seconds": {k: round(v, 1) for k, v in timing.items()},
+        "wall_seconds": round(wall, 1),
+        "side_by_side": bool(parallel and len(lanes) > 1),
         "machine": machine(),
         "sweep": sweep,
         "not_landed": [m for m in ("speech", "music", "face") if m not in generators],
@@ -177,12 +188,21 @@ def verdict(medium: str, h: dict) -> str:
 
 def render_all_html(summary: dict, reports: dict, cross: dict | None) -> str:
     secs = summary["seconds"]
-    total = sum(secs.values())
-    timing = ", ".join(f"{k} {v / 60:.1f} min" if v >= 90 else f"{k} {v:.0f} s" for k, v in secs.items())
+    total = summary.get("wall_seconds", sum(secs.values()))
+
+    def took(v: float) -> str:
+        return f"{v / 60:.1f} min" if v >= 90 else f"{v:.0f} s"
+
+    media = [k for k in secs if k != "cross"]
+    if summary.get("side_by_side"):
+        timing = ("the media's loops side by side on its cores, " + ", ".join(f"{k} {took(secs[k])}" for k in media)
+                  + (f"; then cross-modal {took(secs['cross'])}" if "cross" in secs else ""))
+    else:
+        timing = ", ".join(f"{k} {took(v)}" for k, v in secs.items())
     parts = ["<h1>AffectStudio: closed-loop report, every medium</h1>",
              "<ul class='verdicts'>" + "".join(f"<li>{html.escape(verdict(m, h))}</li>"
                                                for m, h in summary["media"].items()) + "</ul>",
-             f"<p>The sweep took {total / 60:.1f} minutes on {html.escape(summary.get('machine', 'this machine'))} "
+             f"<p>The sweep took {total / 60:.1f} minutes, wall clock, on {html.escape(summary.get('machine', 'this machine'))} "
              f"({html.escape(timing)}). Not landed yet: {', '.join(summary['not_landed']) or 'none'}.</p>",
              "<h2>What each medium ran</h2><ul>"
              + "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(h['sweep'])}</li>" for m, h in summary["media"].items())

@@ -59,19 +59,29 @@ def evaluate_cross_modal(
     animate_face: Callable | None = None,
     face_recognizer=None,
     face_every: int = 4,
+    parallel: bool = False,
 ) -> dict:
     """Agreement over ``specs`` and transfer from voices; writes the outputs under ``out_dir``.
 
     With ``animate_face`` (``(audio, sr, emotion, generator) -> FaceOutput``), each spec also
     makes a talking head that speaks that spec's converted speech (the source voice when there is
     no speech generator), read by ``face_recognizer`` on every ``face_every``-th frame; its
-    reading is the frames' mean category probabilities."""
+    reading is the frames' mean category probabilities.
+
+    With ``parallel``, the music (the specs' pieces and the transfers) is made in one lane and the
+    speech and faces in another, side by side (``evaluators.lanes``)."""
+    import threading
+
     import torch
 
+    from evaluators.lanes import run_lanes, stoppable
+
+    stop = threading.Event()  # a failure or a Ctrl-C in one lane ends the other at its next call
+    convert_speech, generate_music, animate_face = (
+        None if g is None else stoppable(g, stop) for g in (convert_speech, generate_music, animate_face))
     out = Path(out_dir)
     (out / "cross").mkdir(parents=True, exist_ok=True)
     src = load_audio(voice)
-    rows = []
 
     def make_music(spec_text: str, name: str):
         piece = generate_music(emotion=spec_text, num_bars=num_bars, output_type="midi",
@@ -80,27 +90,61 @@ def evaluate_cross_modal(
         path.write_bytes(piece.midi)
         return music_recognizer(path).as_spec()
 
+    safe_names = {text: text.replace("@", "_").replace("*", "x").replace("+", "_") for text in specs}
+    # an arbitrary voice has no neutral reference: the plain reading (the page says so)
+    voice_specs = []
+    if speech_recognizer is not None and generate_music is not None:
+        for v in transfer_voices or []:
+            a = load_audio(v)
+            voice_specs.append((v, speech_recognizer(a.wav, a.sample_rate).as_spec()))
+
+    def music_lane() -> tuple[dict, list]:
+        pieces = {text: make_music(text, f"music_{safe_names[text]}") for text in specs}
+        transfers = []
+        for k, (v, voice_spec) in enumerate(voice_specs):
+            music_spec = make_music(voice_spec.to_string(), f"transfer_{k:02d}")
+            transfers.append({
+                "voice": str(v), "voice_reading": _coords(voice_spec),
+                "music_reading": _coords(music_spec),
+                "distance": SPACE.distance(voice_spec, music_spec),
+                "vad_distance": _vad_distance(voice_spec, music_spec),
+                "dominant_match": voice_spec.dominant == music_spec.dominant,
+            })
+        return pieces, transfers
+
+    def speech_face_lane() -> dict:
+        readings = {}
+        for text in specs:
+            got, safe = {}, safe_names[text]
+            if convert_speech is not None:
+                res = convert_speech(src.wav, src.sample_rate, emotion=text,
+                                     generator=torch.Generator().manual_seed(seed))
+                save_audio(out / "cross" / f"speech_{safe}.wav", res.audio, res.sample_rate)
+                # a conversion is read against its source (the figure of record), where the reader can
+                if getattr(speech_recognizer, "supports_reference", False):
+                    read = speech_recognizer(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate))
+                else:
+                    read = speech_recognizer(res.audio, res.sample_rate)
+                got["speech"] = read.as_spec()
+            if animate_face is not None:
+                wav, sr = (res.audio, res.sample_rate) if convert_speech is not None else (src.wav, src.sample_rate)
+                video = animate_face(wav, sr, emotion=text, generator=torch.Generator().manual_seed(seed))
+                video.save(out / "cross" / f"face_{safe}.mp4")
+                got["face"] = mean_face_reading(face_recognizer.read_frames(video.iter_frames(), every=face_every))
+            readings[text] = got
+        return readings
+
+    lanes = {"speech and faces": speech_face_lane}
+    if generate_music is not None:
+        lanes["music"] = music_lane
+    done, _ = run_lanes(lanes, parallel, stop)
+    pieces, transfers = done.get("music", ({}, []))
+    rows = []
     for text in specs:
         spec = parse_emotion(text)
-        readings = {}
-        safe = text.replace("@", "_").replace("*", "x").replace("+", "_")
-        if convert_speech is not None:
-            res = convert_speech(src.wav, src.sample_rate, emotion=text,
-                                 generator=torch.Generator().manual_seed(seed))
-            save_audio(out / "cross" / f"speech_{safe}.wav", res.audio, res.sample_rate)
-            # a conversion is read against its source (the figure of record), where the reader can
-            if getattr(speech_recognizer, "supports_reference", False):
-                read = speech_recognizer(res.audio, res.sample_rate, reference=(src.wav, src.sample_rate))
-            else:
-                read = speech_recognizer(res.audio, res.sample_rate)
-            readings["speech"] = read.as_spec()
-        if generate_music is not None:
-            readings["music"] = make_music(text, f"music_{safe}")
-        if animate_face is not None:
-            wav, sr = (res.audio, res.sample_rate) if convert_speech is not None else (src.wav, src.sample_rate)
-            video = animate_face(wav, sr, emotion=text, generator=torch.Generator().manual_seed(seed))
-            video.save(out / "cross" / f"face_{safe}.mp4")
-            readings["face"] = mean_face_reading(face_recognizer.read_frames(video.iter_frames(), every=face_every))
+        readings = dict(done["speech and faces"][text])
+        if text in pieces:
+            readings["music"] = pieces[text]
         media = sorted(readings)
         pair = {f"{a}-{b}": {"distance": SPACE.distance(readings[a], readings[b]),
                              "vad_distance": _vad_distance(readings[a], readings[b])}
@@ -115,20 +159,6 @@ def evaluate_cross_modal(
                         for m, r in readings.items()},
             "between": pair,
         })
-    transfers = []
-    if speech_recognizer is not None and generate_music is not None:
-        for k, v in enumerate(transfer_voices or []):
-            a = load_audio(v)
-            # an arbitrary voice has no neutral reference: the plain reading (the page says so)
-            voice_spec = speech_recognizer(a.wav, a.sample_rate).as_spec()
-            music_spec = make_music(voice_spec.to_string(), f"transfer_{k:02d}")
-            transfers.append({
-                "voice": str(v), "voice_reading": _coords(voice_spec),
-                "music_reading": _coords(music_spec),
-                "distance": SPACE.distance(voice_spec, music_spec),
-                "vad_distance": _vad_distance(voice_spec, music_spec),
-                "dominant_match": voice_spec.dominant == music_spec.dominant,
-            })
 
     def mean(key, sub):
         vals = [r[key][m][sub] for r in rows for m in r[key]]

@@ -246,7 +246,8 @@ class EvalJob:
                          f"mean VAD distance to spec {c['mean_vad_distance_to_spec']:.2f}, between media "
                          f"{c['mean_vad_distance_between_media']:.2f}; transfer voice->music match "
                          f"{c['transfer_dominant_match_rate']:.2f}")
-        lines.append(f"not landed yet: {', '.join(s['not_landed']) or 'none'}; time (s): {s['seconds']}")
+        lines.append(f"not landed yet: {', '.join(s['not_landed']) or 'none'}; took {s['wall_seconds'] / 60:.1f} min "
+                     f"wall clock ({'media side by side, ' if s['side_by_side'] else ''}each part, s: {s['seconds']})")
         lines.append(f"wrote {out / 'report.json'} and {out / 'report.html'}")
         return lines, report
 

@@ -52,6 +52,17 @@ def test_eval_all_writes_every_part_and_one_page(tiny_music, tiny_speech, tmp_pa
         img.load()  # a real, complete PNG
         assert min(img.size) > 100
     assert (tmp_path / "speech" / "report.html").exists() and (tmp_path / "music" / "report.html").exists()
+    assert s["side_by_side"] and s["wall_seconds"] <= sum(s["seconds"].values()) + 1.0
+
+    # side by side or one after the other, the outputs and their readings are the same
+    one_by_one = evaluate_all(tmp_path / "one_by_one", {"music": tiny_music, "speech": tiny_speech}, sweep,
+                              parallel=False)
+    for medium in ("music", "speech"):
+        a, b = (json.loads((d / medium / "report.json").read_text())["rows"] for d in (tmp_path, tmp_path / "one_by_one"))
+        assert [r.get("read") for r in a] == [r.get("read") for r in b]
+        assert np.allclose([r["p_target"] for r in a], [r["p_target"] for r in b], atol=1e-3)
+    assert [r["readings"] for r in one_by_one["cross_modal"]["rows"]] == [r["readings"] for r in cross["rows"]]
+    assert not one_by_one["summary"]["side_by_side"]
 
 
 def test_real_recordings_have_transcripts():
