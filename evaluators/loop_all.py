@@ -229,7 +229,7 @@ def render_all_html(summary: dict, reports: dict, cross: dict | None) -> str:
                   "<p>Each spec is generated in every medium; each output is read back by its medium's "
                   "reader into the shared space (distances: Euclidean, between valence-arousal-dominance "
                   "points); speech is read against its source recording, the figure of record for a "
-                  "conversion. The dominant category read matches the spec's for {c['dominant_match_rate']:.0%} "
+                  f"conversion. The dominant category read matches the spec's for {c['dominant_match_rate']:.0%} "
                   f"of the readings; the mean distance of a reading to its spec is "
                   f"{c['mean_vad_distance_to_spec']:.2f}, and between two media's readings of one spec "
                   f"{c['mean_vad_distance_between_media']:.2f}.</p>"]

@@ -8,7 +8,11 @@ pocketsphinx-testdata that the evaluation does not use):
   the target, and the recording's own samples a second target for the mel loss;
 - conversions: the converter run at random emotions and intensities with the teacher as its
   vocoder; every block it vocodes (the moved WORLD mel, unvoiced frames from the source, with the
-  converter's context frames) is recorded with the teacher's output.
+  converter's context frames) is recorded with the teacher's output;
+- channel copies (``augment_copies`` per utterance, copy synthesis only): the utterance through a
+  random recording channel (``channel``: a band limit, a room, a noise floor, a level), so that
+  the student hears the mels of real rooms and microphones that synthetic voices never have; the
+  teacher's waveform of the changed mel is the target (and the changed recording, for a real one).
 
 Training: random crops of ``crop_frames`` frames; losses against the teacher's waveform:
 multi-resolution STFT (spectral convergence + log magnitude), log-mel L1, and a phase-aware L1 on
@@ -31,10 +35,61 @@ import torch
 import torch.nn.functional as F
 
 from generators.speech.features import SR
+from generators.speech.pipeline_speech import vocoder_scale
 
 logger = logging.getLogger(__name__)
 
 BLOCK = 256  # frames per copy-synthesis block (as the converter's VOCODER_BLOCK)
+
+
+def channel(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``wav`` (22,050 Hz) through a random recording channel: a low-pass at 3.4-11 kHz (telephone
+    to full band), a synthetic room (exponentially decaying noise, RT60 0.15-0.7 s, 10-50 % wet),
+    a noise floor 20-45 dB below the speech (white or pink) and a level change of -12 to +6 dB;
+    each applied with probability 1/2 (the level always)."""
+    from scipy.signal import butter, fftconvolve, sosfilt
+
+    y = wav.astype(np.float64)
+    if rng.random() < 0.5:
+        cut = float(rng.uniform(3400.0, 11000.0))
+        y = sosfilt(butter(8, min(cut, 0.99 * SR / 2), fs=SR, output="sos"), y)
+    if rng.random() < 0.5:
+        rt60 = float(rng.uniform(0.15, 0.7))
+        t = np.arange(int(rt60 * SR)) / SR
+        rir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
+        rir[0] = 0.0
+        rir /= np.linalg.norm(rir) + 1e-9
+        room = fftconvolve(y, rir)[: len(y)]
+        wet = float(rng.uniform(0.1, 0.5))
+        y = (1 - wet) * y + wet * room * np.std(y) / (np.std(room) + 1e-9)
+    if rng.random() < 0.5:
+        noise = rng.standard_normal(len(y))
+        if rng.random() < 0.5:  # pink: 1/f power
+            spec = np.fft.rfft(noise)
+            spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1.0))
+            noise = np.fft.irfft(spec, len(y))
+        snr = float(rng.uniform(20.0, 45.0))
+        y = y + noise * np.std(y) / (np.std(noise) + 1e-9) * 10 ** (-snr / 20)
+    y = y * 10 ** (float(rng.uniform(-12.0, 6.0)) / 20)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+def _copy_blocks(teacher, mel_fn, wav: np.ndarray, real: bool, kind: str, *lists: list) -> None:
+    """Copy synthesis of ``wav`` in ``BLOCK``-frame blocks, appended to (mels, wavs, reals, kinds):
+    the mel, the teacher's waveform and, for a real recording, its own samples."""
+    mels, wavs, reals, kinds = lists
+    scale = vocoder_scale(wav)
+    x = (wav / scale).astype(np.float32)
+    mel = mel_fn(torch.from_numpy(x))
+    for s in range(0, mel.shape[1], BLOCK):
+        m = mel[:, s : s + BLOCK]
+        if m.shape[1] < 16:
+            continue
+        mels.append(m.numpy().astype(np.float32))
+        wavs.append(teacher(m[None])[0].numpy().astype(np.float32))
+        seg = x[s * 256 : (s + m.shape[1]) * 256]
+        reals.append(np.pad(seg, (0, m.shape[1] * 256 - len(seg))) if real else None)
+        kinds.append(kind)
 
 
 class _Recorder(torch.nn.Module):
@@ -79,10 +134,11 @@ def build_vocoder_data(data: dict, cache: Path) -> Path:
 
     from conditioning.vocabulary import CATEGORIES
     from generators.audio_features import MelSpectrogram
-    from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline, vocoder_scale
+    from generators.speech.pipeline_speech import EmotionVoiceConversionPipeline
     from generators.speech.vocoder import load_hifigan
 
-    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    base = {k: v for k, v in data.items() if k != "augment_copies"}  # the channel copies have their own file
+    key = hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cache).expanduser() / f"vocoder-data-{key}.pt"
     if path.is_file():
         return path
@@ -99,18 +155,7 @@ def build_vocoder_data(data: dict, cache: Path) -> Path:
     utts = _utterances(data)
     for i, (name, wav, real) in enumerate(utts):
         with torch.inference_mode():
-            scale = vocoder_scale(wav)
-            x = (wav / scale).astype(np.float32)
-            mel = mel_fn(torch.from_numpy(x))
-            for s in range(0, mel.shape[1], BLOCK):
-                m = mel[:, s : s + BLOCK]
-                if m.shape[1] < 16:
-                    continue
-                mels.append(m.numpy().astype(np.float32))
-                wavs.append(teacher(m[None])[0].numpy().astype(np.float32))
-                seg = x[s * 256 : (s + m.shape[1]) * 256]
-                reals.append(np.pad(seg, (0, m.shape[1] * 256 - len(seg))) if real else None)
-                kinds.append("copy-real" if real else "copy-tts")
+            _copy_blocks(teacher, mel_fn, wav, real, "copy-real" if real else "copy-tts", mels, wavs, reals, kinds)
         n_conv = int(data.get("conversions_per_real" if real else "conversions_per_utterance", 2))
         for _ in range(n_conv):
             emo = str(rng.choice(emotions))
@@ -134,6 +179,43 @@ def build_vocoder_data(data: dict, cache: Path) -> Path:
                 "seconds": seconds, "utterances": len(utts)}, tmp)
     tmp.replace(path)
     logger.info("vocoder data: %.0f s of teacher audio in %d blocks -> %s", seconds, len(mels), path)
+    return path
+
+
+def build_channel_data(data: dict, cache: Path) -> Path | None:
+    """Render (once) the channel copies of the recipe's utterances (``augment_copies`` each, through
+    ``channel``) with the teacher into ``cache``; ``None`` when the recipe asks for none. Kept apart
+    from ``build_vocoder_data``'s file so that adding them does not render the rest again."""
+    import hashlib
+
+    from generators.audio_features import MelSpectrogram
+    from generators.speech.vocoder import load_hifigan
+
+    copies = int(data.get("augment_copies", 0))
+    if copies <= 0:
+        return None
+    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    path = Path(cache).expanduser() / f"vocoder-channel-{key}.pt"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(int(data.get("seed", 0)) + 7919)
+    teacher, mel_fn = load_hifigan(data.get("teacher", "universal")), MelSpectrogram()
+    mels, wavs, reals, kinds = [], [], [], []
+    t0 = time.time()
+    utts = _utterances(data)
+    for i, (_, wav, real) in enumerate(utts):
+        for _ in range(copies):
+            with torch.inference_mode():
+                _copy_blocks(teacher, mel_fn, channel(wav, rng), real, "channel-real" if real else "channel-tts",
+                             mels, wavs, reals, kinds)
+        logger.info("channel data: %d/%d utterances, %d blocks (%.0f s)", i + 1, len(utts), len(mels),
+                    time.time() - t0)
+    seconds = sum(len(w) for w in wavs) / SR
+    tmp = path.with_suffix(".tmp")
+    torch.save({"mels": mels, "wavs": wavs, "reals": reals, "kinds": kinds, "data": data,
+                "seconds": seconds, "utterances": len(utts)}, tmp)
+    tmp.replace(path)
     return path
 
 
@@ -202,12 +284,23 @@ def train_vocoder(cfg: dict, *, max_steps: int | None = None, output_dir: str | 
     set_seed(seed)
     blob_path = build_vocoder_data(data, Path(data.get("cache", "~/.cache/affectstudio")))
     blob = torch.load(blob_path, weights_only=False)
+    extra_path = build_channel_data(data, Path(data.get("cache", "~/.cache/affectstudio")))
+    if extra_path is not None:
+        extra = torch.load(extra_path, weights_only=False)
+        for k in ("mels", "wavs", "reals", "kinds"):
+            blob[k] = blob[k] + extra[k]
+        blob["seconds"] += extra["seconds"]
     crops = _Crops(blob, int(data.get("crop_frames", 64)), seed)
     accelerator = Accelerator(cpu=tcfg.get("cpu", False))
     out = Path(output_dir or tcfg["output_dir"]).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     max_steps = int(max_steps or tcfg["max_steps"])
-    state = prepare_training(accelerator, FastVocoder(**mcfg), tcfg, max_steps, out, resume)
+    model = FastVocoder(**mcfg)
+    if tcfg.get("init_from"):  # a second stage starts from the first stage's weights
+        first_stage = FastVocoder.from_pretrained(str(Path(tcfg["init_from"]).expanduser()))
+        model.load_state_dict(first_stage.float().state_dict())
+        logger.info("initialised from %s", tcfg["init_from"])
+    state = prepare_training(accelerator, model, tcfg, max_steps, out, resume)
     if state.step:
         crops.rng = np.random.default_rng(seed + state.step)
     mel_fn = MelSpectrogram().to(accelerator.device)

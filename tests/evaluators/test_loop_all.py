@@ -40,6 +40,10 @@ def test_eval_all_writes_every_part_and_one_page(tiny_music, tiny_speech, tmp_pa
     page = (tmp_path / "report.html").read_text()
     # music: 3 figures, speech: 3 + correlates, cross-modal: 1; each with its caption
     assert page.count("<img") == 8 and page.count("<figcaption>") == 8 and "http" not in page.split("<body>")[1]
+    import re as _re
+
+    text = _re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=_re.S)
+    assert "{" not in text and "}" not in text  # every sentence filled in, no template or raw JSON left
     assert s["media"]["speech"]["reader"] == "speech-prosody-v1+reference"  # the figure of record
     import base64
     import io

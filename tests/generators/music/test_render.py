@@ -9,7 +9,9 @@ import pytest
 
 from generators.music.render import render_audio
 
-midi_length_s = lambda p: mido.MidiFile(str(p)).length
+
+def midi_length_s(p):
+    return mido.MidiFile(str(p)).length
 
 SR = 44100
 TAIL_S = 1.5
