@@ -135,6 +135,45 @@ def test_training_runs_and_resumes(tmp_path):
     FastVocoder.from_pretrained(str(final))
 
 
+def test_a_recording_channel_changes_the_signal_within_range():
+    from generators.speech.training_vocoder import channel
+
+    rng = np.random.default_rng(0)
+    t = np.arange(22050) / 22050
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    ys = [channel(x, np.random.default_rng(k)) for k in range(12)]
+    assert all(y.shape == x.shape and y.dtype == np.float32 and np.isfinite(y).all() for y in ys)
+    assert all(np.abs(y).max() <= 1.0 for y in ys)
+    levels = [20 * np.log10(np.std(y) / np.std(x)) for y in ys]
+    assert -14 < min(levels) and max(levels) < 8 and np.ptp(levels) > 3  # a level change of -12..+6 dB
+    # band limit, room and noise each come with probability 1/2: most draws change the spectrum
+    # beyond the level (all three missing: 1 in 8)
+    shape = np.abs(np.fft.rfft(x)) / np.std(x)
+    changed = [np.abs(np.abs(np.fft.rfft(y)) / np.std(y) - shape).mean() > 1e-3 for y in ys]
+    assert 7 <= sum(changed) <= 12
+
+
+@pytest.mark.skipif(not __import__("shutil").which("espeak-ng"), reason="needs Debian's espeak-ng")
+def test_channel_copies_join_the_data_and_a_second_stage_starts_from_the_first(tmp_path):
+    from configs import load_layered
+    from generators.speech.training_vocoder import train_vocoder
+
+    cfg = load_layered("configs/train/vocoder_tiny.yaml")
+    cfg["data"]["cache"] = str(tmp_path / "cache")
+    first = train_vocoder(cfg, max_steps=2, output_dir=str(tmp_path / "first"))
+    cfg["data"]["augment_copies"] = 1
+    cfg["training"]["init_from"] = str(first)
+    cfg["training"]["learning_rate"] = 0.0  # no update: the second stage's weights are the first's
+    cfg["training"]["warmup_steps"] = 0
+    second = train_vocoder(cfg, max_steps=1, output_dir=str(tmp_path / "second"))
+    meta = json.loads((second / "training.json").read_text())
+    kinds = meta["data"]["kinds"]
+    assert kinds.get("channel-tts", 0) > 0 and kinds.get("copy-tts", 0) > 0
+    assert len(list((tmp_path / "cache").glob("vocoder-data-*.pt"))) == 1  # the first stage's data reused
+    a, b = (FastVocoder.from_pretrained(str(d)).state_dict() for d in (first, second))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_the_shipped_fast_vocoder_loads_small_and_fast():
     """The packaged weights: a few MB, the recipe's size, the same interface as HiFi-GAN."""
     from generators.speech.pipeline_speech import FAST_VOCODER_DIR, load_fast_vocoder
