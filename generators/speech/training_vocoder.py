@@ -92,6 +92,16 @@ def _copy_blocks(teacher, mel_fn, wav: np.ndarray, real: bool, kind: str, *lists
         kinds.append(kind)
 
 
+def _save_blocks(path: Path, data: dict, utterances: int, mels, wavs, reals, kinds) -> None:
+    """Write rendered blocks to ``path`` atomically (a ``.tmp`` file renamed into place)."""
+    seconds = sum(len(w) for w in wavs) / SR
+    tmp = path.with_suffix(".tmp")
+    torch.save({"mels": mels, "wavs": wavs, "reals": reals, "kinds": kinds, "data": data,
+                "seconds": seconds, "utterances": utterances}, tmp)
+    tmp.replace(path)
+    logger.info("%.0f s of teacher audio in %d blocks -> %s", seconds, len(mels), path)
+
+
 class _Recorder(torch.nn.Module):
     """Stands in for the converter's vocoder: runs the teacher and keeps every (mel, wav) block."""
 
@@ -173,12 +183,7 @@ def build_vocoder_data(data: dict, cache: Path) -> Path:
                 kinds.append("conversion")
         logger.info("vocoder data: %d/%d utterances, %d blocks (%.0f s)", i + 1, len(utts), len(mels),
                     time.time() - t0)
-    seconds = sum(len(w) for w in wavs) / SR
-    tmp = path.with_suffix(".tmp")
-    torch.save({"mels": mels, "wavs": wavs, "reals": reals, "kinds": kinds, "data": data,
-                "seconds": seconds, "utterances": len(utts)}, tmp)
-    tmp.replace(path)
-    logger.info("vocoder data: %.0f s of teacher audio in %d blocks -> %s", seconds, len(mels), path)
+    _save_blocks(path, data, len(utts), mels, wavs, reals, kinds)
     return path
 
 
@@ -211,11 +216,7 @@ def build_channel_data(data: dict, cache: Path) -> Path | None:
                              mels, wavs, reals, kinds)
         logger.info("channel data: %d/%d utterances, %d blocks (%.0f s)", i + 1, len(utts), len(mels),
                     time.time() - t0)
-    seconds = sum(len(w) for w in wavs) / SR
-    tmp = path.with_suffix(".tmp")
-    torch.save({"mels": mels, "wavs": wavs, "reals": reals, "kinds": kinds, "data": data,
-                "seconds": seconds, "utterances": len(utts)}, tmp)
-    tmp.replace(path)
+    _save_blocks(path, data, len(utts), mels, wavs, reals, kinds)
     return path
 
 
