@@ -287,7 +287,8 @@ def load_fast_vocoder(path: str | Path | None = None):
     folder = Path(path) if path is not None else FAST_VOCODER_DIR
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"no FastVocoder in {folder} (train one with: affect train vocoder "
-                                "--config configs/train/vocoder.yaml)")
+                                "--config configs/train/vocoder.yaml, then vocoder_stage2.yaml and "
+                                "vocoder_stage3.yaml)")
     return FastVocoder.from_pretrained(str(folder)).float().eval()
 
 

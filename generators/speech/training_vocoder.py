@@ -14,7 +14,9 @@ pocketsphinx-testdata that the evaluation does not use):
   the student hears the mels of real rooms and microphones that synthetic voices never have; the
   teacher's waveform of the changed mel is the target (and the changed recording, for a real one).
 
-Training: random crops of ``crop_frames`` frames; losses against the teacher's waveform:
+Training: random crops of ``crop_frames`` frames, each at a random level when the recipe asks
+(``gain_augment_db``: the mel shifted by the gain's log, the targets scaled by the gain; the
+teacher follows its input's level, and so must the student); losses against the teacher's waveform:
 multi-resolution STFT (spectral convergence + log magnitude), log-mel L1, and a phase-aware L1 on
 the power-compressed complex STFT (the teacher's waveform is a deterministic function of the mel,
 so its phase can be regressed, which a vocoder trained from recordings cannot do); plus the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -223,12 +226,12 @@ def build_channel_data(data: dict, cache: Path) -> Path | None:
 class _Crops:
     """Random crops of ``frames`` mel frames with their teacher (and real) samples."""
 
-    def __init__(self, blob: dict, frames: int, seed: int):
+    def __init__(self, blob: dict, frames: int, seed: int, gain_db: tuple[float, float] | None = None):
         keep = [i for i, m in enumerate(blob["mels"]) if m.shape[1] >= frames]
         self.mels = [torch.from_numpy(blob["mels"][i]) for i in keep]
         self.wavs = [torch.from_numpy(blob["wavs"][i]) for i in keep]
         self.reals = [None if blob["reals"][i] is None else torch.from_numpy(blob["reals"][i]) for i in keep]
-        self.frames, self.rng = frames, np.random.default_rng(seed)
+        self.frames, self.rng, self.gain_db = frames, np.random.default_rng(seed), gain_db
         lengths = np.array([m.shape[1] - frames + 1 for m in self.mels], dtype=np.float64)
         self.p = lengths / lengths.sum()  # every frame about equally likely
 
@@ -242,7 +245,22 @@ class _Crops:
             r = self.reals[i]
             real.append(r[s * 256 : (s + self.frames) * 256] if r is not None else torch.zeros(self.frames * 256))
             has_real.append(r is not None)
-        return torch.stack(mel), torch.stack(wav), torch.stack(real), torch.tensor(has_real, dtype=torch.float32)
+        mel, wav, real = torch.stack(mel), torch.stack(wav), torch.stack(real)
+        if self.gain_db is not None:
+            mel, wav, real = level_shift(mel, wav, real, self.rng.uniform(*self.gain_db, size=batch))
+        return mel, wav, real, torch.tensor(has_real, dtype=torch.float32)
+
+
+def level_shift(mel: torch.Tensor, wav: torch.Tensor, real: torch.Tensor, gain_db: np.ndarray):
+    """The crops played ``gain_db`` (one per crop) louder: the waveforms times the gain, the log mel
+    plus its natural log, clamped at the front end's floor. A vocoder should follow its input's
+    level (HiFi-GAN V1's copy error is the same from -18 to 0 dB); trained at the data's own levels
+    only, the student does not (louder input came out quieter, quieter input louder)."""
+    from generators.audio_features import MelConfig
+
+    g = torch.from_numpy(10 ** (np.asarray(gain_db, np.float64) / 20)).float()
+    floor = math.log(MelConfig.log_floor)
+    return ((mel + torch.log(g)[:, None, None]).clamp_min(floor), wav * g[:, None], real * g[:, None])
 
 
 def _stft(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
@@ -268,9 +286,29 @@ def vocoder_losses(y: torch.Tensor, target: torch.Tensor, mel_fn) -> dict[str, t
     return out
 
 
+def widened_state(old: dict, new: dict) -> dict:
+    """``old``'s weights for a model whose state is ``new``: equal shapes are copied; a weight with
+    more input channels in ``new`` (the embedding of a model with ``level_path``) keeps the old
+    channels and starts the added ones at zero; a weight ``old`` lacks (``envelope_gain``) keeps
+    ``new``'s initial value."""
+    out = {}
+    for k, v in new.items():
+        if k not in old:
+            out[k] = v
+            continue
+        w = old[k]
+        if w.shape != v.shape:
+            if w.dim() != v.dim() or w.shape[0] != v.shape[0] or w.shape[2:] != v.shape[2:] or w.shape[1] > v.shape[1]:
+                raise ValueError(f"cannot start {k} of shape {tuple(v.shape)} from one of shape {tuple(w.shape)}")
+            w = torch.cat([w, w.new_zeros(w.shape[0], v.shape[1] - w.shape[1], *w.shape[2:])], dim=1)
+        out[k] = w
+    return out
+
+
 def train_vocoder(cfg: dict, *, max_steps: int | None = None, output_dir: str | None = None,
                   resume: bool = True) -> Path:
-    """Run the recipe ``cfg`` (``configs/train/vocoder.yaml``); returns the final model's folder."""
+    """Run the recipe ``cfg`` (``configs/train/vocoder.yaml``, then ``vocoder_stage2.yaml`` and
+    ``vocoder_stage3.yaml``, each starting from the one before); returns the final model's folder."""
     import shutil
 
     from accelerate import Accelerator
@@ -291,7 +329,8 @@ def train_vocoder(cfg: dict, *, max_steps: int | None = None, output_dir: str | 
         for k in ("mels", "wavs", "reals", "kinds"):
             blob[k] = blob[k] + extra[k]
         blob["seconds"] += extra["seconds"]
-    crops = _Crops(blob, int(data.get("crop_frames", 64)), seed)
+    gain = tcfg.get("gain_augment_db")
+    crops = _Crops(blob, int(data.get("crop_frames", 64)), seed, tuple(map(float, gain)) if gain else None)
     accelerator = Accelerator(cpu=tcfg.get("cpu", False))
     out = Path(output_dir or tcfg["output_dir"]).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -299,7 +338,7 @@ def train_vocoder(cfg: dict, *, max_steps: int | None = None, output_dir: str | 
     model = FastVocoder(**mcfg)
     if tcfg.get("init_from"):  # a second stage starts from the first stage's weights
         first_stage = FastVocoder.from_pretrained(str(Path(tcfg["init_from"]).expanduser()))
-        model.load_state_dict(first_stage.float().state_dict())
+        model.load_state_dict(widened_state(first_stage.float().state_dict(), model.state_dict()))
         logger.info("initialised from %s", tcfg["init_from"])
     state = prepare_training(accelerator, model, tcfg, max_steps, out, resume)
     if state.step:

@@ -60,13 +60,17 @@ def test_save_load_round_trip(tmp_path):
         assert torch.equal(voc(mel), back(mel))
 
 
-def test_blocks_join_without_a_seam():
+@pytest.mark.parametrize("paths", [{}, {"level_path": True}, {"level_path": True, "envelope_path": True}])
+def test_blocks_join_without_a_seam(paths):
     """The converter vocodes in blocks with context on each side; the network's reach (7-frame
-    kernels, the inverse STFT's overlap) is shorter than the context, so the blocks equal one
-    pass over the whole mel."""
+    kernels, the level's steps, the inverse STFT's overlap) is shorter than the context, so the
+    blocks equal one pass over the whole mel."""
     from generators.speech.pipeline_speech import VOCODER_BLOCK, vocode
 
-    voc = FastVocoder(dim=32, num_layers=6, mult=2).eval()  # the shipped depth: the widest reach
+    torch.manual_seed(0)
+    voc = FastVocoder(dim=32, num_layers=6, mult=2, **paths).eval()  # the shipped depth
+    if paths.get("envelope_path"):
+        torch.nn.init.uniform_(voc.envelope_gain, 0.5, 1.0)
     from generators.audio_features import MelSpectrogram
 
     mel_fn = MelSpectrogram()
@@ -76,6 +80,63 @@ def test_blocks_join_without_a_seam():
         whole = voc(mel_fn(torch.from_numpy(wav))[None])[0].numpy()
     assert blocks.shape == wav.shape
     assert np.abs(blocks - whole[: len(wav)]).max() < 1e-4 * np.abs(whole).max()
+
+
+def test_the_level_path_makes_a_louder_input_a_louder_output():
+    """With ``level_path`` the network is equivariant to the input's level by construction: the
+    mel shifted by log g gives every output magnitude times g, whatever the weights; without it,
+    the level must be inferred by the trunk (here, untrained, it is not followed)."""
+    torch.manual_seed(0)
+    mel = torch.randn(2, 80, 30) * 1.5 - 5.0
+    for level_path in (True, False):
+        voc = FastVocoder(dim=32, num_layers=2, mult=2, level_path=level_path).eval()
+        with torch.inference_mode():
+            a, b = voc.spectrum(mel).abs(), voc.spectrum(mel + math.log(4.0)).abs()
+        ratio = torch.log(b / a)
+        if level_path:
+            assert float((ratio - math.log(4.0)).abs().max()) < 1e-4
+        else:
+            assert float((ratio - math.log(4.0)).abs().mean()) > 0.1
+
+
+def test_a_stage_with_the_level_path_starts_from_one_without():
+    from generators.speech.training_vocoder import widened_state
+
+    old, new = _tiny(), FastVocoder(dim=16, num_layers=2, mult=2, level_path=True)
+    new.load_state_dict(widened_state(old.state_dict(), new.state_dict()))
+    w = new.embed.weight
+    assert w.shape[1] == 82 and torch.equal(w[:, :80], old.embed.weight) and not w[:, 80:].any()
+    assert torch.equal(new.head.weight, old.head.weight)
+    with pytest.raises(ValueError, match="embed.weight"):
+        widened_state(new.state_dict(), old.state_dict())  # channels are not dropped
+
+
+def test_the_envelope_path_interpolates_the_mel_and_starts_as_without_it():
+    from generators.speech.modeling_vocoder import envelope_matrix
+    from generators.speech.training_vocoder import widened_state
+
+    w = envelope_matrix(1024, 80)
+    assert w.shape == (513, 80) and torch.allclose(w.sum(1), torch.ones(513)) and float(w.min()) >= 0
+    ramp = torch.linspace(-9.0, -2.0, 80)  # a tilted envelope stays ordered and in range
+    env = w @ ramp
+    assert float(env.min()) >= -9.0 - 1e-5 and float(env.max()) <= -2.0 + 1e-5
+    assert bool((env[1:] >= env[:-1] - 1e-6).all())
+    torch.manual_seed(0)
+    old = FastVocoder(dim=16, num_layers=2, mult=2, level_path=True).eval()
+    new = FastVocoder(dim=16, num_layers=2, mult=2, level_path=True, envelope_path=True).eval()
+    new.load_state_dict(widened_state(old.state_dict(), new.state_dict()))
+    mel = torch.randn(1, 80, 20) - 5.0
+    with torch.inference_mode():
+        assert torch.equal(old(mel), new(mel))  # the gain starts at zero
+        new.envelope_gain.fill_(1.0)
+        a, b = new.spectrum(mel).abs(), new.spectrum(mel - 2.0).abs()
+        assert float((torch.log(a / b) - 2.0).abs().max()) < 1e-4  # still follows the level
+        dark = mel.clone()
+        dark[:, 60:] = math.log(1e-5)  # the top bands at the floor: the envelope pulls them down
+        gap = new.spectrum(mel).abs().log() - new.spectrum(dark).abs().log()
+        assert float(gap[:, 400:].mean()) > 1.0
+    with pytest.raises(ValueError, match="level_path"):
+        FastVocoder(envelope_path=True)
 
 
 def test_converter_runs_with_the_fast_vocoder(tiny_speech_pipeline, tmp_path, monkeypatch):
@@ -172,6 +233,39 @@ def test_channel_copies_join_the_data_and_a_second_stage_starts_from_the_first(t
     assert len(list((tmp_path / "cache").glob("vocoder-data-*.pt"))) == 1  # the first stage's data reused
     a, b = (FastVocoder.from_pretrained(str(d)).state_dict() for d in (first, second))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_level_shift_is_the_mel_of_the_scaled_waveform():
+    """The gain augmentation shifts the mel exactly as the front end sees the louder or quieter
+    signal, floor included, and scales the targets by the same gain."""
+    from generators.audio_features import MelSpectrogram
+    from generators.speech.training_vocoder import level_shift
+
+    rng = np.random.default_rng(0)
+    t = np.arange(8192) / 22050
+    x = 0.2 * np.sin(2 * np.pi * 180 * t) * (t < 0.2) + 0.01 * rng.standard_normal(len(t))  # speech, then near-silence
+    wav = torch.from_numpy(np.stack([x, x, x])).float()
+    mel_fn = MelSpectrogram()
+    gains = np.array([-20.0, 0.0, 10.0])
+    mel, w, r = level_shift(mel_fn(wav), wav, wav.clone(), gains)
+    g = torch.tensor(10 ** (gains / 20), dtype=torch.float32)[:, None]
+    assert torch.allclose(w, wav * g) and torch.allclose(r, wav * g)
+    assert float((mel - mel_fn(wav * g)).abs().max()) < 1e-4
+    assert float(mel.min()) >= math.log(1e-5) - 1e-6  # the floor holds
+
+
+def test_gain_augmented_crops_vary_in_level_only(tmp_path):
+    from generators.speech.training_vocoder import _Crops
+
+    rng = np.random.default_rng(1)
+    blob = {"mels": [rng.normal(-4, 1, (80, 40)).astype(np.float32)],
+            "wavs": [rng.normal(0, 0.05, 40 * 256).astype(np.float32)], "reals": [None], "kinds": ["copy-tts"]}
+    plain = _Crops(blob, 40, seed=0).draw(8)
+    shifted = _Crops(blob, 40, seed=0, gain_db=(-20.0, 10.0)).draw(8)
+    ratio = shifted[1].std(dim=1) / plain[1].std(dim=1)  # the one block, at 8 levels
+    db = 20 * torch.log10(ratio)
+    assert float(db.min()) >= -20.01 and float(db.max()) <= 10.01 and float(db.max() - db.min()) > 5
+    assert torch.allclose(shifted[0] - plain[0], torch.log(ratio)[:, None, None], atol=1e-4)
 
 
 def test_the_shipped_fast_vocoder_loads_small_and_fast():
