@@ -289,13 +289,9 @@ def vocoder_losses(y: torch.Tensor, target: torch.Tensor, mel_fn) -> dict[str, t
 def widened_state(old: dict, new: dict) -> dict:
     """``old``'s weights for a model whose state is ``new``: equal shapes are copied; a weight with
     more input channels in ``new`` (the embedding of a model with ``level_path``) keeps the old
-    channels and starts the added ones at zero; a weight ``old`` lacks (``envelope_gain``) keeps
-    ``new``'s initial value."""
+    channels and starts the added ones at zero."""
     out = {}
     for k, v in new.items():
-        if k not in old:
-            out[k] = v
-            continue
         w = old[k]
         if w.shape != v.shape:
             if w.dim() != v.dim() or w.shape[0] != v.shape[0] or w.shape[2:] != v.shape[2:] or w.shape[1] > v.shape[1]:

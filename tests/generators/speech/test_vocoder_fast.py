@@ -60,7 +60,7 @@ def test_save_load_round_trip(tmp_path):
         assert torch.equal(voc(mel), back(mel))
 
 
-@pytest.mark.parametrize("paths", [{}, {"level_path": True}, {"level_path": True, "envelope_path": True}])
+@pytest.mark.parametrize("paths", [{}, {"level_path": True}])
 def test_blocks_join_without_a_seam(paths):
     """The converter vocodes in blocks with context on each side; the network's reach (7-frame
     kernels, the level's steps, the inverse STFT's overlap) is shorter than the context, so the
@@ -69,8 +69,6 @@ def test_blocks_join_without_a_seam(paths):
 
     torch.manual_seed(0)
     voc = FastVocoder(dim=32, num_layers=6, mult=2, **paths).eval()  # the shipped depth
-    if paths.get("envelope_path"):
-        torch.nn.init.uniform_(voc.envelope_gain, 0.5, 1.0)
     from generators.audio_features import MelSpectrogram
 
     mel_fn = MelSpectrogram()
@@ -109,34 +107,6 @@ def test_a_stage_with_the_level_path_starts_from_one_without():
     assert torch.equal(new.head.weight, old.head.weight)
     with pytest.raises(ValueError, match="embed.weight"):
         widened_state(new.state_dict(), old.state_dict())  # channels are not dropped
-
-
-def test_the_envelope_path_interpolates_the_mel_and_starts_as_without_it():
-    from generators.speech.modeling_vocoder import envelope_matrix
-    from generators.speech.training_vocoder import widened_state
-
-    w = envelope_matrix(1024, 80)
-    assert w.shape == (513, 80) and torch.allclose(w.sum(1), torch.ones(513)) and float(w.min()) >= 0
-    ramp = torch.linspace(-9.0, -2.0, 80)  # a tilted envelope stays ordered and in range
-    env = w @ ramp
-    assert float(env.min()) >= -9.0 - 1e-5 and float(env.max()) <= -2.0 + 1e-5
-    assert bool((env[1:] >= env[:-1] - 1e-6).all())
-    torch.manual_seed(0)
-    old = FastVocoder(dim=16, num_layers=2, mult=2, level_path=True).eval()
-    new = FastVocoder(dim=16, num_layers=2, mult=2, level_path=True, envelope_path=True).eval()
-    new.load_state_dict(widened_state(old.state_dict(), new.state_dict()))
-    mel = torch.randn(1, 80, 20) - 5.0
-    with torch.inference_mode():
-        assert torch.equal(old(mel), new(mel))  # the gain starts at zero
-        new.envelope_gain.fill_(1.0)
-        a, b = new.spectrum(mel).abs(), new.spectrum(mel - 2.0).abs()
-        assert float((torch.log(a / b) - 2.0).abs().max()) < 1e-4  # still follows the level
-        dark = mel.clone()
-        dark[:, 60:] = math.log(1e-5)  # the top bands at the floor: the envelope pulls them down
-        gap = new.spectrum(mel).abs().log() - new.spectrum(dark).abs().log()
-        assert float(gap[:, 400:].mean()) > 1.0
-    with pytest.raises(ValueError, match="level_path"):
-        FastVocoder(envelope_path=True)
 
 
 def test_converter_runs_with_the_fast_vocoder(tiny_speech_pipeline, tmp_path, monkeypatch):
