@@ -366,7 +366,8 @@ def test_affect_studio_serves_on_loopback_prints_its_url_and_stops_on_ctrl_c(tmp
 
     port = free_port()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "apps.cli", "studio", "--port", str(port), "--root",
+    # -X faulthandler: should it not stop, SIGABRT makes it print every thread's stack (below)
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "apps.cli", "studio", "--port", str(port), "--root",
                              str(tmp_path / "root")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
@@ -384,7 +385,17 @@ def test_affect_studio_serves_on_loopback_prints_its_url_and_stops_on_ctrl_c(tmp
         print(f"\naffect studio: ready to serve after {ready:.1f} s")
     finally:
         proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=30)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            time.sleep(0.5)
+            told = []
+            while not lines.empty():
+                told.append(lines.get())
+            pytest.fail("affect studio did not stop within 30 s of Ctrl-C; its last output and its "
+                        "threads' stacks:\n" + "".join(told[-80:]))
     assert rc == 0
     assert (tmp_path / "root" / "examples").is_dir() and not list((tmp_path / "root" / "requests").iterdir())
 
