@@ -4,7 +4,9 @@ limits), checked before anything starts, then served until Ctrl-C."""
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,20 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _stop_on_signals() -> dict:
+    """Make Ctrl-C (SIGINT) and SIGTERM stop the server with a clean close, however the command was
+    started: a process started in the background by a shell inherits SIGINT ignored, and Python
+    then never raises KeyboardInterrupt for it. Returns the handlers it replaced (none off the
+    main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 @dataclass
@@ -82,10 +98,13 @@ class StudioJob:
         demo, url = launch(studio, self.host, port, self.queue_size)
         if self.host not in LOOPBACK and not ipaddress.ip_address(self.host).is_loopback:
             print(f"affect studio: listening on {self.host}: reachable from other machines", flush=True)
+        previous = _stop_on_signals()
         try:
             demo.block_thread()
         except KeyboardInterrupt:
             pass
         finally:
             demo.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return JobResult(self, [], [f"affect studio: stopped ({url})"], {"url": url, "root": str(studio.root)})

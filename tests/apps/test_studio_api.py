@@ -353,7 +353,10 @@ def test_two_clients_at_once_are_both_served_into_their_own_folders(served, tmp_
 
 
 # -- the command ----------------------------------------------------------------------------------
-def test_affect_studio_serves_on_loopback_prints_its_url_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop_with", ["SIGINT", "SIGTERM"])
+def test_affect_studio_serves_on_loopback_prints_its_url_and_stops_on_ctrl_c(tmp_path, stop_with):
+    """Ctrl-C stops it even when its shell started it with SIGINT ignored (as a background job
+    is), and so does SIGTERM (a service manager's stop)."""
     import queue
     import signal
     import subprocess
@@ -368,7 +371,8 @@ def test_affect_studio_serves_on_loopback_prints_its_url_and_stops_on_ctrl_c(tmp
     t0 = time.perf_counter()
     # -X faulthandler: should it not stop, SIGABRT makes it print every thread's stack (below)
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "apps.cli", "studio", "--port", str(port), "--root",
-                             str(tmp_path / "root")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             str(tmp_path / "root")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
     try:
@@ -384,7 +388,7 @@ def test_affect_studio_serves_on_loopback_prints_its_url_and_stops_on_ctrl_c(tmp
         assert ready < 30, f"ready after {ready:.1f} s"  # models load on first use, not at start
         print(f"\naffect studio: ready to serve after {ready:.1f} s")
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop_with))
         try:
             rc = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -394,7 +398,7 @@ def test_affect_studio_serves_on_loopback_prints_its_url_and_stops_on_ctrl_c(tmp
             told = []
             while not lines.empty():
                 told.append(lines.get())
-            pytest.fail("affect studio did not stop within 30 s of Ctrl-C; its last output and its "
+            pytest.fail(f"affect studio did not stop within 30 s of {stop_with}; its last output and its "
                         "threads' stacks:\n" + "".join(told[-80:]))
     assert rc == 0
     assert (tmp_path / "root" / "examples").is_dir() and not list((tmp_path / "root" / "requests").iterdir())
