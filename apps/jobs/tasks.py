@@ -298,11 +298,17 @@ class EvalJob:
 
             report = evaluate_vocoders(partial(pipe), copy, out, recordings, self.emotions, vocoders,
                                        top=max(self.intensities))
-        lines = [f"{v}: copy log-mel distance {s['log_mel_distance_copy']:.3f}; word error "
+        lines = [f"{v}: copy log-mel distance {s['log_mel_distance_copy']:.3f}, log-spectrum distance "
+                 f"{s['log_spectrum_distance_copy']:.3f}, PESQ "
+                 f"{'(not installed)' if s['pesq_wb_copy'] is None else format(s['pesq_wb_copy'], '.2f')}, harmonic "
+                 f"contrast {s['harmonic_contrast_copy']:.3f} (the recordings' "
+                 f"{report['harmonic_contrast_source']:.3f}); word error "
                  f"{100 * s['wer_intensity_0']:.1f} % at intensity 0, {100 * s['wer_top']:.1f} % at the top; "
                  f"speaker cosine {s['speaker_cosine_mean']:.3f} (min {s['speaker_cosine_min']:.3f}); "
                  f"copy real-time factor {s['copy_real_time_factor']:.3f}" for v, s in report["vocoders"].items()]
-        lines += [f"{v} against hifigan: log-mel distance x{a['log_mel_distance_ratio']:.2f}, word error "
+        lines += [f"{v} against hifigan: log-mel distance x{a['log_mel_distance_ratio']:.2f}, log-spectrum "
+                  f"distance x{a['log_spectrum_distance_ratio']:.2f}, PESQ "
+                  f"{'-' if a['pesq_wb_change'] is None else format(a['pesq_wb_change'], '+.2f')}, word error "
                   f"{a['wer_points']:+.1f} points, speaker cosine {a['speaker_cosine_change']:+.3f}"
                   for v, a in report.get("against_hifigan", {}).items()]
         lines.append(f"wrote {out / 'report.json'} and {out / 'report.html'}")

@@ -343,9 +343,12 @@ def train_vocoder(cfg: dict, *, max_steps: int | None = None, output_dir: str | 
     w = tcfg.get("loss_weights", {"stft": 1.0, "mel": 1.0, "phase": 1.0, "real_mel": 0.5})
     batch, start, first, hist = int(tcfg["batch_size"]), time.time(), state.step, []
     max_minutes = tcfg.get("max_minutes")
+    # mel_refine's updates are fixed arithmetic applied at inference; a stage may train through them
+    # (the losses then see the refined output, and the trunk need not get every band's level right)
+    through_refine = bool(tcfg.get("through_refine", False))
     while state.step < max_steps:
         mel, wav, real, has_real = (t.to(accelerator.device) for t in crops.draw(batch))
-        y = state.model(mel)
+        y = state.model(mel, refine=through_refine)  # the trunk's own output unless the recipe trains through the updates
         parts = vocoder_losses(y, wav, mel_fn)
         loss = sum(w[k] * parts[k] for k in ("stft", "mel", "phase"))
         if has_real.sum() > 0:

@@ -60,7 +60,7 @@ def test_save_load_round_trip(tmp_path):
         assert torch.equal(voc(mel), back(mel))
 
 
-@pytest.mark.parametrize("paths", [{}, {"level_path": True}])
+@pytest.mark.parametrize("paths", [{}, {"level_path": True}, {"level_path": True, "mel_refine": 2}])
 def test_blocks_join_without_a_seam(paths):
     """The converter vocodes in blocks with context on each side; the network's reach (7-frame
     kernels, the level's steps, the inverse STFT's overlap) is shorter than the context, so the
@@ -78,6 +78,29 @@ def test_blocks_join_without_a_seam(paths):
         whole = voc(mel_fn(torch.from_numpy(wav))[None])[0].numpy()
     assert blocks.shape == wav.shape
     assert np.abs(blocks - whole[: len(wav)]).max() < 1e-4 * np.abs(whole).max()
+
+
+def test_mel_refine_pulls_the_output_mel_to_the_input_whatever_the_trunk():
+    """The updates are fixed arithmetic: even an untrained trunk's output, whose mel is far from its
+    input, comes out with the input's mel after a few of them; without them (``refine=False`` or
+    ``mel_refine`` 0) the output is the trunk's own."""
+    from generators.audio_features import MelSpectrogram
+
+    mel_fn = MelSpectrogram()
+    sr = 22050
+    t = np.arange(sr) / sr
+    x = sum(np.sin(2 * np.pi * 130 * k * t) / k for k in range(1, 30)) * (0.5 + 0.5 * np.sin(2 * np.pi * 2 * t))
+    mel = mel_fn(torch.from_numpy((0.05 * x).astype(np.float32)))[None]
+    distances = []
+    for steps in (0, 1, 3):
+        voc = _tiny(mel_refine=steps)
+        with torch.inference_mode():
+            y = voc(mel)
+            if steps:
+                assert torch.equal(voc(mel, refine=False), _tiny()(mel))  # the trunk alone
+        distances.append(float((mel_fn(y) - mel).abs().mean()))
+    assert distances[0] > 1.0  # an untrained trunk: nothing like its input
+    assert distances[1] < 0.5 * distances[0] and distances[2] < distances[1] < 0.25 * distances[0], distances
 
 
 def test_the_level_path_makes_a_louder_input_a_louder_output():
