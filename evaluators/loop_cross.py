@@ -23,6 +23,7 @@ import numpy as np
 
 from conditioning import EmotionSpace, EmotionSpec, parse_emotion
 from conditioning.audio import load_audio, save_audio
+from conditioning.io import atomic_write
 
 SPACE = EmotionSpace()
 
@@ -87,7 +88,8 @@ def evaluate_cross_modal(
         piece = generate_music(emotion=spec_text, num_bars=num_bars, output_type="midi",
                                generator=torch.Generator().manual_seed(seed))
         path = out / "cross" / f"{name}.mid"
-        path.write_bytes(piece.midi)
+        with atomic_write(path, "wb") as tmp:
+            Path(tmp).write_bytes(piece.midi)
         return music_recognizer(path).as_spec()
 
     safe_names = {text: text.replace("@", "_").replace("*", "x").replace("+", "_") for text in specs}

@@ -173,6 +173,13 @@ def _ladder_visibility(medium: str):
             *[gr.update(visible=audio) for _ in LADDER])
 
 
+def _on_run(button, fn, inputs, outputs, **kw) -> None:
+    """``button`` runs ``fn``; its outputs are cleared first, so that a request that fails (its
+    one line shown as a toast) is never seen beside the previous request's result."""
+    button.click(lambda: [None] * len(outputs), None, outputs, queue=False, show_progress="hidden",
+                 api_visibility="private").then(fn, inputs, outputs, **kw)
+
+
 def _reuse(button, used, seed, prefix: str) -> None:
     button.click(lambda s: s, used, seed, api_name=f"{prefix}_reuse_seed", api_visibility="undocumented",
                  queue=False, show_progress="hidden")
@@ -213,9 +220,9 @@ def build(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                         spectro = gr.Image(label="Spectrograms: before / after", type="filepath",
                                            interactive=False, show_label=False, elem_id="voice-spectrograms")
                         summary, used, reuse, files, details = _result_tail("voice", "the wav")
-                run_voice.click(studio.voice, [recording, *vc.inputs, seed, steps],
-                                [voice_out, spectro, summary, details, files, used], api_name="voice",
-                                concurrency_id="speech", concurrency_limit=1)
+                _on_run(run_voice, studio.voice, [recording, *vc.inputs, seed, steps],
+                        [voice_out, spectro, summary, details, files, used], api_name="voice",
+                        concurrency_id="speech", concurrency_limit=1)
                 _reuse(reuse, used, seed, "voice")
 
             # -- Music ---------------------------------------------------------------------
@@ -254,10 +261,10 @@ def build(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                         roll = gr.Image(label="Piano roll", type="filepath", interactive=False,
                                         show_label=False, elem_id="music-roll")
                         msummary, mused, mreuse, mfiles, mdetails = _result_tail("music", "the MIDI, the wav")
-                run_music.click(studio.music, [*mc.inputs, bars, mseed, tonic, fix_tempo, tempo, key_mode,
-                                               other_fixed, seed_midi, seed_mode, with_audio],
-                                [music_out, roll, msummary, mdetails, mfiles, mused], api_name="music",
-                                concurrency_id="music", concurrency_limit=1)
+                _on_run(run_music, studio.music, [*mc.inputs, bars, mseed, tonic, fix_tempo, tempo, key_mode,
+                                                  other_fixed, seed_midi, seed_mode, with_audio],
+                        [music_out, roll, msummary, mdetails, mfiles, mused], api_name="music",
+                        concurrency_id="music", concurrency_limit=1)
                 _reuse(mreuse, mused, mseed, "music")
 
             # -- Face ----------------------------------------------------------------------
@@ -289,12 +296,12 @@ def build(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                         fsummary, fused, freuse, ffiles, fdetails = _result_tail("face", "the mp4 (or png)")
                 from_voice.click(lambda a: a, voice_out, speech, api_name="voice_to_face",
                                  api_visibility="undocumented", queue=False)
-                run_face.click(studio.face, [portrait, speech, convert_first, *fc.inputs, fseed],
-                               [face_out, fsummary, fdetails, ffiles, fused], api_name="face",
-                               concurrency_id="face", concurrency_limit=1)
-                run_still.click(studio.face_still, [portrait, *fc.inputs, fseed],
-                                [still_out, fsummary, fdetails, ffiles, fused], api_name="face_still",
-                                concurrency_id="face", concurrency_limit=1)
+                _on_run(run_face, studio.face, [portrait, speech, convert_first, *fc.inputs, fseed],
+                        [face_out, fsummary, fdetails, ffiles, fused], api_name="face",
+                        concurrency_id="face", concurrency_limit=1)
+                _on_run(run_still, studio.face_still, [portrait, *fc.inputs, fseed],
+                        [still_out, fsummary, fdetails, ffiles, fused], api_name="face_still",
+                        concurrency_id="face", concurrency_limit=1)
                 _reuse(freuse, fused, fseed, "face")
 
             # -- Scene ---------------------------------------------------------------------
@@ -318,9 +325,9 @@ def build(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                                              height=420, elem_id="scene-out")
                         ssummary, sused, sreuse, sfiles, sdetails = _result_tail(
                             "scene", "the mp4, the voice, the face, the cue")
-                run_scene.click(studio.scene, [srec, sportrait, *sc.inputs, level, sseed],
-                                [scene_out, ssummary, sdetails, sfiles, sused], api_name="scene",
-                                concurrency_id="scene", concurrency_limit=1)
+                _on_run(run_scene, studio.scene, [srec, sportrait, *sc.inputs, level, sseed],
+                        [scene_out, ssummary, sdetails, sfiles, sused], api_name="scene",
+                        concurrency_id="scene", concurrency_limit=1)
                 _reuse(sreuse, sused, sseed, "scene")
 
             # -- Read ----------------------------------------------------------------------
@@ -341,8 +348,8 @@ def build(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                                          show_label=False, elem_id="read-plot")
                         with gr.Accordion("Readings (JSON)", open=False):
                             rdetails = gr.JSON(label="readings", elem_id="read-details")
-                run_read.click(studio.read, [rfile, rref], [rsummary, rplot, rdetails], api_name="read",
-                               concurrency_id="read", concurrency_limit=2)
+                _on_run(run_read, studio.read, [rfile, rref], [rsummary, rplot, rdetails], api_name="read",
+                        concurrency_id="read", concurrency_limit=2)
 
             # -- Intensity ladder ----------------------------------------------------------
             with gr.Tab("Intensity ladder", id="ladder", elem_id="tab-ladder"):
@@ -384,9 +391,9 @@ def build(studio: Studio, queue_size: int = 16) -> gr.Blocks:
                 medium.change(_ladder_visibility, medium, [lrec, lportrait, lbars, lgallery, *laudios],
                               api_name="ladder_medium", api_visibility="undocumented", queue=False,
                               show_progress="hidden")
-                run_ladder.click(studio.ladder, [medium, lrec, lportrait, *lc.inputs, lseed, lbars],
-                                 [*laudios, lgallery, lplot, lsummary, ldetails, lfiles, lused],
-                                 api_name="ladder", concurrency_id="ladder", concurrency_limit=1)
+                _on_run(run_ladder, studio.ladder, [medium, lrec, lportrait, *lc.inputs, lseed, lbars],
+                        [*laudios, lgallery, lplot, lsummary, ldetails, lfiles, lused],
+                        api_name="ladder", concurrency_id="ladder", concurrency_limit=1)
                 _reuse(lreuse, lused, lseed, "ladder")
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     return demo

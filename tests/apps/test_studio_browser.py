@@ -211,6 +211,10 @@ def test_an_error_shows_the_job_layers_line(page, shots):
     text = toast.inner_text()
     assert str(info.value) in " ".join(text.split()), text
     assert "Traceback" not in text
+    # the previous request's result (the angry conversion above) is cleared, not left beside the error
+    page.wait_for_function("!document.querySelector('#voice-summary').innerText.includes('against the source')")
+    assert page.locator("#voice-out a[data-testid=download-link]").count() == 0
+    assert page.locator("#voice-spectrograms img").count() == 0
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(800)  # the toast slides in
     page.screenshot(path=str(shots / "7_error.png"))

@@ -29,6 +29,8 @@ def test_spearman_hand_values():
     # ranks x: 1 2 3 4, y: 1 3 2 4 -> 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15) = 0.8
     assert spearman([1, 2, 3, 4], [10, 30, 20, 40]) == pytest.approx(0.8)
     assert math.isnan(spearman([1, 2, 3], [5, 5, 5]))
+    # one swap in five levels: 1 - 6 * 2 / (5 * 24) = 0.9 exactly, so a line of >= 0.9 holds
+    assert spearman([0, 0.25, 0.5, 0.75, 1], [0, 2, 1, 3, 4]) >= 0.9
 
 
 def test_ccc_hand_values():
