@@ -56,22 +56,27 @@ def log_mel_distance(a: np.ndarray, sr_a: int, b: np.ndarray, sr_b: int) -> floa
     return float(np.abs(ma[:, :n] - mb[:, :n]).mean())
 
 
+def _log_spectrum(wav: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
+    """(n_fft // 2 + 1, frames) natural-log STFT magnitudes at 22,050 Hz (Hann window, centred
+    frames), floored at 1e-5."""
+    import torch
+
+    x = torch.from_numpy(resample(np.asarray(wav, np.float32), sample_rate, SR))
+    spec = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), return_complex=True).abs()
+    return torch.log(spec.clamp_min(1e-5)).numpy()
+
+
 def log_spectrum_distance(a: np.ndarray, sr_a: int, b: np.ndarray, sr_b: int,
                           resolutions: tuple[int, ...] = (512, 2048), fmax: float = 8000.0) -> float:
     """Mean |log |STFT(a)| - log |STFT(b)|| over linear bins up to ``fmax`` (magnitudes floored at
     1e-5), averaged over FFT sizes ``resolutions`` (hop a quarter of each), frames aligned: the
     harmonics and the noise between them bin by bin, at resolutions other than the mel's, which
     a vocoder that matches its input's 80 mel bands need not match."""
-    import torch
-
-    x = torch.from_numpy(resample(np.asarray(a, np.float32), sr_a, SR))
-    y = torch.from_numpy(resample(np.asarray(b, np.float32), sr_b, SR))
     out = []
     for n in resolutions:
-        sx, sy = (torch.log(torch.stft(v, n, n // 4, window=torch.hann_window(n), return_complex=True)
-                            .abs().clamp_min(1e-5)) for v in (x, y))
+        sx, sy = _log_spectrum(a, sr_a, n, n // 4), _log_spectrum(b, sr_b, n, n // 4)
         k, t = int(fmax / (SR / n)) + 1, min(sx.shape[1], sy.shape[1])
-        out.append(float((sx[:k, :t] - sy[:k, :t]).abs().mean()))
+        out.append(float(np.abs(sx[:k, :t] - sy[:k, :t]).mean()))
     return float(np.mean(out))
 
 
@@ -80,12 +85,9 @@ def harmonic_contrast(wav: np.ndarray, sample_rate: int, band: tuple[float, floa
     frames, the standard deviation of the 2,048-point log spectrum in ``band`` after its envelope
     (a 15-bin moving average, 160 Hz) is taken out. Smeared harmonics (a breathy or hoarse
     rendering of a clear voice) lower it; a vocoder's copy should keep its source's."""
-    import torch
     from scipy.ndimage import uniform_filter1d
 
-    x = torch.from_numpy(resample(np.asarray(wav, np.float32), sample_rate, SR))
-    spec = torch.stft(x, 2048, 256, window=torch.hann_window(2048), return_complex=True).abs()
-    log = torch.log(spec.clamp_min(1e-5)).numpy()
+    log = _log_spectrum(wav, sample_rate, 2048, 256)
     k0, k1 = (int(f / (SR / 2048)) for f in band)
     loud = log.max(0) >= np.median(log.max(0))
     seg = log[k0:k1, loud]
