@@ -37,7 +37,7 @@ from generators.face.modeling_face import MotionDenoiser
 from generators.face.portrait import Portrait, analyse_portrait
 from generators.face.renderer import Renderer
 from generators.face.rig import EMOTION_AUS, MOTION, Rig, default_direction_model
-from generators.modeling_1d import sample_windows
+from generators.modeling_1d import WindowRequest, sample_windows_batch
 from generators.pipeline_utils import DenoiserCheckpointMixin
 
 logger = logging.getLogger(__name__)
@@ -204,6 +204,12 @@ class FaceOutput:
         return {au: round(float(np.median(self.params[:, i])), 3) for i, au in enumerate(MOTION)}
 
 
+def motion_condition(feats: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """The motion model's per-frame condition: speech features, emotion AUs, and the channel that
+    tells the conditional branch of guidance from the unconditional one."""
+    return np.concatenate([feats, emb, np.ones((len(feats), 1), np.float32)], axis=1).astype(np.float32)
+
+
 class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
     """Emotional talking heads. ``pipe(image, audio, sample_rate, emotion="happy@0.8")``."""
 
@@ -247,6 +253,43 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
         portrait: Portrait | None = None,
         return_dict: bool = True,
     ):
+        state = self._prepare(image, audio, sample_rate, emotion, intensity, num_inference_steps,
+                              guidance_scale, generator, noise_scale, face_resolution, seed, portrait)
+        out = self._finish(state, self._sample([state])[0])
+        return out if return_dict else (out.frames, FPS, out.audio, SR)
+
+    @torch.inference_mode()
+    def batch(self, calls: list[dict]) -> list[FaceOutput | Exception]:
+        """Several talking heads, each given as the keyword arguments of one ``__call__``: their
+        motion models run as one batch wherever their windows have the same length and the same
+        steps and guidance (one line spoken in several emotions; long clips' full windows). Each
+        keeps its own generator, so each result matches its call alone up to the rounding of a
+        larger batch. A call that fails gives its exception in its place; the others go on."""
+        states: list = []
+        for kwargs in calls:
+            try:
+                states.append(self._prepare(**{k: v for k, v in kwargs.items() if k != "return_dict"}))
+            except Exception as exc:  # this call's alone
+                states.append(exc)
+        by_steps: dict[int, list] = {}
+        for s in states:
+            if not isinstance(s, Exception):
+                by_steps.setdefault(s["steps"], []).append(s)
+        for group in by_steps.values():
+            for s, x in zip(group, self._sample(group)):
+                s["x"] = x
+        out: list = []
+        for s in states:
+            try:
+                out.append(s if isinstance(s, Exception) else self._finish(s, s.pop("x")))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _prepare(self, image, audio, sample_rate=None, emotion="neutral", intensity=None,
+                 num_inference_steps=10, guidance_scale=1.5, generator=None, noise_scale=NOISE_SCALE,
+                 face_resolution=256, seed=0, portrait=None) -> dict:
+        """Everything before the motion model: checks, the portrait, the audio and the condition."""
         spec = parse_emotion(emotion, intensity)  # a spec passes through; text is parsed here once
         self.check_inputs(num_inference_steps, guidance_scale)
         if not 0.0 < noise_scale <= 1.5:
@@ -256,8 +299,26 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
         n = frames_for(len(src.wav) / SR)
         feats = audio_features(src.wav, n, self._mel_fn())
         emb = self.emotion_embedding(spec, n)
-        params = self.generate_motion(feats, emb, num_inference_steps, guidance_scale, generator, noise_scale)
-        rng = np.random.default_rng(seed)
+        cond = motion_condition(feats, emb)
+        return {"spec": spec, "src": src, "portrait": portrait, "feats": feats, "seed": seed,
+                "steps": num_inference_steps,
+                "request": WindowRequest(cond, generator, guidance_scale, noise_scale)}
+
+    @torch.inference_mode()
+    def _sample(self, states: list[dict]) -> list[np.ndarray]:
+        """The motion model's reverse diffusion for states of the same number of steps: (T, 18) rig
+        parameters each."""
+        xs = sample_windows_batch(lambda x, t, c, extra: self.denoiser(x, t, c), self.scheduler,
+                                  [s["request"] for s in states], len(MOTION), len(EMOTION_AUS) + 1,
+                                  states[0]["steps"], WINDOW_FRAMES, OVERLAP_FRAMES, self.device,
+                                  self.denoiser.dtype)
+        return [np.clip(x * PARAM_SCALE + PARAM_CENTRE, 0.0, 1.2) for x in xs]
+
+    def _finish(self, state: dict, params: np.ndarray) -> FaceOutput:
+        """Everything after the motion model: blinks, head and gaze, posture, the renderer."""
+        spec, src, portrait, feats = state["spec"], state["src"], state["portrait"], state["feats"]
+        n = len(params)
+        rng = np.random.default_rng(state["seed"])
         loud = np.exp(feats).mean(1)
         loud = loud / (loud.max() + 1e-9)
         arousal = float(spec.vad[1])
@@ -267,8 +328,7 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
         blink, gaze, head = apply_posture(blink, gaze, head, category_weights(spec, n))
         renderer = Renderer(portrait, Rig(portrait))
         notes = list(portrait.notes) + [f"{n} frames at {FPS} fps for {len(src.wav) / SR:.2f} s of audio"]
-        out = FaceOutput(params, blink, head, gaze, FPS, src.wav.astype(np.float32), SR, spec, renderer, notes)
-        return out if return_dict else (out.frames, FPS, out.audio, SR)
+        return FaceOutput(params, blink, head, gaze, FPS, src.wav.astype(np.float32), SR, spec, renderer, notes)
 
     def expression_stills(self, image, emotions, face_resolution: int = 256,
                           portrait: Portrait | None = None) -> list[np.ndarray]:
@@ -304,10 +364,5 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
     def generate_motion(self, feats: np.ndarray, emb: np.ndarray, steps: int = 10, guidance: float = 1.5,
                         generator: torch.Generator | None = None, noise_scale: float = NOISE_SCALE) -> np.ndarray:
         """(T, 18) rig parameters from (T, 80) speech features and (T, 16) emotion AUs."""
-        T = len(feats)
-        cond = np.concatenate([feats, emb, np.ones((T, 1), np.float32)], axis=1).astype(np.float32)
-        dev, dtype = self.device, self.denoiser.dtype
-        x = sample_windows(lambda x, t, c: self.denoiser(x, t, c), self.scheduler, cond, len(MOTION),
-                           len(EMOTION_AUS) + 1, steps, guidance, WINDOW_FRAMES, OVERLAP_FRAMES, dev, dtype,
-                           generator, noise_scale)
-        return np.clip(x * PARAM_SCALE + PARAM_CENTRE, 0.0, 1.2)
+        request = WindowRequest(motion_condition(feats, emb), generator, guidance, noise_scale)
+        return self._sample([{"request": request, "steps": steps}])[0]

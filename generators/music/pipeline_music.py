@@ -258,6 +258,39 @@ class MusicPipeline(DiffusionPipeline):
         Returns:
             ``MusicOutput`` (or a tuple ``(midi_bytes, audio)`` when ``return_dict=False``).
         """
+        state = self._prepare(emotion, intensity, num_bars, tonic, fixed_attributes, seed_notes, seed_mode,
+                              cadence, num_inference_steps, guidance_scale, generator, output_type,
+                              sample_rate)
+        self._denoise_states([state])
+        out = self._finish(state)
+        return out if return_dict else (out.midi, out.audio)
+
+    @torch.no_grad()
+    def batch(self, calls: list[dict]) -> list[MusicOutput | Exception]:
+        """Several pieces, each given as the keyword arguments of one ``__call__``: pieces of the
+        same length, steps and guidance go through the UNet together, as one batch (and so do the
+        re-writes of silent bars). Each keeps its own generator, so each piece matches its call
+        alone up to the rounding of a larger batch. A call that fails gives its exception in its
+        place; the others go on."""
+        states: list = []
+        for kwargs in calls:
+            try:
+                states.append(self._prepare(**{k: v for k, v in kwargs.items() if k != "return_dict"}))
+            except Exception as exc:  # this call's alone
+                states.append(exc)
+        self._denoise_states([s for s in states if not isinstance(s, Exception)])
+        out: list = []
+        for s in states:
+            try:
+                out.append(s if isinstance(s, Exception) else self._finish(s))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _prepare(self, emotion="neutral", intensity=None, num_bars=16, tonic=None, fixed_attributes=None,
+                 seed_notes=None, seed_mode="continue", cadence=True, num_inference_steps=12,
+                 guidance_scale=2.0, generator=None, output_type="audio", sample_rate=44100) -> dict:
+        """Everything before the UNet: checks, the attribute plan, the condition, what is known."""
         spec = parse_emotion(emotion, intensity)
         if seed_mode not in ("continue", "reharmonize"):
             raise ValueError(f"seed_mode must be 'continue' or 'reharmonize', got {seed_mode!r}")
@@ -296,27 +329,54 @@ class MusicPipeline(DiffusionPipeline):
         if cadence and (seed_notes is None or seed_mode == "continue") and num_bars >= 2:
             known, mask = self._add_cadence(known, mask, plan, steps, width, dtype, device)
 
-        shape = (1, 4, NUM_PITCHES, width)
-        x = self._denoise(
-            shape, cond, null, known, mask, num_inference_steps, guidance_scale, generator
-        )
-        # Repair: a bar the model left silent is written again, the rest of the piece kept.
+        return {"spec": spec, "tonic_pc": tonic_pc, "plan": plan, "steps": steps, "width": width,
+                "num_bars": num_bars, "cond": cond, "null": null, "known": known, "mask": mask,
+                "shape": (1, 4, NUM_PITCHES, width), "num_inference_steps": num_inference_steps,
+                "guidance": float(guidance_scale), "generator": generator, "output_type": output_type,
+                "sample_rate": sample_rate}
+
+    def _denoise_states(self, states: list[dict]) -> None:
+        """The reverse diffusion of every state (``state["x"]``), states of the same shape, steps
+        and guidance as one batch; then up to two re-writes of the bars the model left silent (the
+        rest of each piece kept), again batched."""
+        self._denoise_groups(states)
+        dtype = self.unet.dtype
         for _ in range(2):
-            empty = [
-                b
-                for b in range(num_bars)
-                if not (x[0, :, :, b * STEPS_PER_BAR : (b + 1) * STEPS_PER_BAR] > 0).any()
-            ]
-            if not empty:
+            again = []
+            for st in states:
+                x, steps = st["x"], st["steps"]
+                empty = [b for b in range(st["num_bars"])
+                         if not (x[0, :, :, b * STEPS_PER_BAR : (b + 1) * STEPS_PER_BAR] > 0).any()]
+                if not empty:
+                    continue
+                logger.info("re-writing silent bars %s", [b + 1 for b in empty])
+                known = torch.where(x > 0, 1.0, -1.0).to(dtype)
+                mask = torch.ones_like(known)
+                for b in empty:
+                    mask[..., b * STEPS_PER_BAR : (b + 1) * STEPS_PER_BAR] = 0.0
+                again.append((st, known, mask))
+            if not again:
                 break
-            logger.info("re-writing silent bars %s", [b + 1 for b in empty])
-            known = torch.where(x > 0, 1.0, -1.0).to(dtype)
-            mask = torch.ones_like(known)
-            for b in empty:
-                mask[..., b * STEPS_PER_BAR : (b + 1) * STEPS_PER_BAR] = 0.0
-            x = self._denoise(
-                shape, cond, null, known, mask, num_inference_steps, guidance_scale, generator
+            self._denoise_groups([st for st, _, _ in again], [(k, m) for _, k, m in again])
+
+    def _denoise_groups(self, states: list[dict], known_masks: list[tuple] | None = None) -> None:
+        groups: dict[tuple, list[int]] = {}
+        for i, st in enumerate(states):
+            groups.setdefault((st["shape"], st["num_inference_steps"], st["guidance"]), []).append(i)
+        for (shape, n_steps, guidance), members in groups.items():
+            kms = [known_masks[i] if known_masks else (states[i]["known"], states[i]["mask"]) for i in members]
+            xs = self._denoise(
+                [states[i]["cond"] for i in members], [states[i]["null"] for i in members],
+                [k for k, _ in kms], [m for _, m in kms], shape, n_steps, guidance,
+                [states[i]["generator"] for i in members],
             )
+            for i, x in zip(members, xs):
+                states[i]["x"] = x
+
+    def _finish(self, state: dict) -> MusicOutput:
+        """Everything after the UNet: decoding, the key, the MIDI file and its rendering."""
+        x, steps, tonic_pc, plan, spec = state["x"], state["steps"], state["tonic_pc"], state["plan"], state["spec"]
+        num_bars, output_type, sample_rate = state["num_bars"], state["output_type"], state["sample_rate"]
         roll = x[0, :, :, :steps].float().cpu().numpy()
         notes = self._decode(roll)
         notes = self._transpose(notes, tonic_pc)
@@ -347,8 +407,6 @@ class MusicPipeline(DiffusionPipeline):
             )
             midi = midi_path.read_bytes()
             audio = render_audio(midi_path, sample_rate) if output_type == "audio" else None
-        if not return_dict:
-            return midi, audio
         return MusicOutput(
             midi=midi,
             audio=audio,
@@ -361,20 +419,34 @@ class MusicPipeline(DiffusionPipeline):
             instrumentation=inst.name,
         )
 
-    def _denoise(
-        self, shape, cond, null, known, mask, num_inference_steps, guidance_scale, generator
-    ):
-        """The reverse diffusion, with classifier-free guidance and inpainting of ``known``."""
+    def _denoise(self, conds, nulls, knowns, masks, shape, num_inference_steps, guidance_scale, generators):
+        """The reverse diffusion of pieces of one ``shape`` as one batch, with classifier-free
+        guidance and inpainting of what is known (``knowns`` / ``masks``, None where nothing is).
+        Every piece draws its noise from its own generator, in the order it would alone.
+        Returns one (1, 4, P, W) tensor per piece."""
         device, dtype = self.unet.device, self.unet.dtype
-        x = torch.randn(shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        B = len(conds)
+
+        def noise():
+            return torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) for g in generators]).to(
+                device, dtype)
+
+        has_known = [k is not None for k in knowns]
+        known = mask = None
+        if any(has_known):
+            known = torch.cat([k if k is not None else torch.zeros(shape, dtype=dtype, device=device)
+                               for k in knowns])
+            mask = torch.cat([m if m is not None else torch.zeros(shape, dtype=dtype, device=device)
+                              for m in masks])
+        cond, null = torch.cat(conds), torch.cat(nulls)
+        x = noise()
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         x = x * self.scheduler.init_noise_sigma
         for t in self.progress_bar(self.scheduler.timesteps):
             if known is not None:
-                noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(
-                    device, dtype
-                )
-                noised = self.scheduler.add_noise(known, noise, t.reshape(1))
+                n = torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) if h
+                               else torch.zeros(shape) for g, h in zip(generators, has_known)]).to(device, dtype)
+                noised = self.scheduler.add_noise(known, n, t.reshape(1))
                 x = mask * noised + (1 - mask) * x
             xin = self.scheduler.scale_model_input(x, t)
             if guidance_scale == 1.0:
@@ -386,7 +458,7 @@ class MusicPipeline(DiffusionPipeline):
             x = self.scheduler.step(eps, t, x).prev_sample
         if known is not None:
             x = mask * known + (1 - mask) * x
-        return x
+        return list(x.split(1))
 
     @staticmethod
     def _add_cadence(known, mask, plan, steps, width, dtype, device):

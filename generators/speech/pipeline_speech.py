@@ -34,7 +34,7 @@ from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler
 
 from conditioning import DirectionVectorModel, EmotionSpec, parse_emotion
 from conditioning.audio import load_audio, speech_bounds
-from generators.modeling_1d import sample_windows
+from generators.modeling_1d import WindowRequest, sample_windows_batch
 from generators.pipeline_utils import DenoiserCheckpointMixin
 from generators.speech.features import (
     CHANGE_SCALES,
@@ -223,6 +223,48 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         CUDA, bfloat16 on a CPU with native support) or "float32" (see ``VOCODER_PRECISIONS``).
         On a CPU, bfloat16 cost words (README: 1.6 points more word error on the evaluation's
         recordings) and was not faster on every CPU that has it, so it is not the default."""
+        state = self._prepare(audio, sample_rate, emotion, intensity, num_inference_steps, guidance_scale,
+                              generator, vocoder, vocoder_precision)
+        x = self._sample([state])[0]
+        result = self._finish(state, x)
+        return result if return_dict else (result.audio, result.sample_rate)
+
+    @torch.inference_mode()
+    def batch(self, calls: list[dict]) -> list[SpeechOutput | Exception]:
+        """Several conversions, each given as the keyword arguments of one ``__call__``: their
+        prosody models run as one batch wherever their windows have the same length and the
+        same steps and guidance (the same recording in several emotions, long recordings'
+        full windows). Each keeps its own generator, so each result matches its call alone up
+        to the rounding of a larger batch. A call that fails (bad audio, no voiced speech) gives
+        its exception in its place; the others go on."""
+        states: list = []
+        for kwargs in calls:
+            try:
+                kwargs = {k: v for k, v in kwargs.items() if k != "return_dict"}
+                states.append(self._prepare(**kwargs))
+            except Exception as exc:  # this call's alone
+                states.append(exc)
+        ready = [s for s in states if not isinstance(s, Exception)]
+        by_steps: dict[int, list] = {}
+        for s in ready:
+            by_steps.setdefault(s["steps"], []).append(s)
+        for group in by_steps.values():
+            for s, x in zip(group, self._sample(group)):
+                s["x"] = x
+        out: list = []
+        for s in states:
+            if isinstance(s, Exception):
+                out.append(s)
+                continue
+            try:
+                out.append(self._finish(s, s.pop("x")))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _prepare(self, audio, sample_rate=None, emotion="neutral", intensity=None, num_inference_steps=10,
+                 guidance_scale=1.5, generator=None, vocoder="hifigan", vocoder_precision="auto") -> dict:
+        """Everything before the prosody model: input checks, analysis and the condition."""
         spec = parse_emotion(emotion, intensity)  # a spec passes through; text is parsed here once
         self.check_inputs(num_inference_steps, guidance_scale)
         if vocoder not in VOCODERS:
@@ -242,36 +284,39 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         spk = self.speaker_encoder().embed(speech, SR).astype(np.float32)
         emb = self.emotion_embedding(spec, feats.frames)
         n = generated_frames(pros[:, 1] > 0)
-        x = self._generate(content[:n], pros[:n], emb[:n], spk, num_inference_steps,
-                           guidance_scale, generator)
+        cond = np.concatenate([content[:n], pros[:n], emb[:n], np.ones((n, 1), np.float32)], axis=1)
+        request = WindowRequest(cond, generator, guidance_scale, extra=torch.from_numpy(spk))
+        return {"spec": spec, "src": src, "start": start, "end": end, "notes": notes, "speech": speech,
+                "feats": feats, "emb": emb, "request": request, "steps": num_inference_steps,
+                "vocoder": vocoder, "vocoder_precision": vocoder_precision}
+
+    @torch.inference_mode()
+    def _sample(self, states: list[dict]) -> list[np.ndarray]:
+        """The prosody model's reverse diffusion for states of the same number of steps."""
+        return sample_windows_batch(lambda x, t, c, spk: self.denoiser(x, t, c, spk), self.scheduler,
+                                    [s["request"] for s in states], len(CHANGES), len(PROSODY) + 1,
+                                    states[0]["steps"], WINDOW_FRAMES, OVERLAP_FRAMES, self.device,
+                                    self.denoiser.dtype)
+
+    def _finish(self, state: dict, x: np.ndarray) -> SpeechOutput:
+        """Everything after the prosody model: the changes applied, synthesis, the vocoder, the limiter."""
+        feats, src, start, end = state["feats"], state["src"], state["start"], state["end"]
+        notes, vocoder, vocoder_precision = state["notes"], state["vocoder"], state["vocoder_precision"]
+        n = len(x)
         x = np.concatenate([x, np.repeat(x[-1:], feats.frames - n, axis=0)])
         changes = x * CHANGE_SCALES
         moved = apply_prosody(feats, changes)
         wav = synthesize(moved)
         if vocoder != "world":
             half = vocoder_precision == "half" or (vocoder_precision == "auto" and self.device.type == "cuda")
-            wav = self._vocode(wav, speech, moved, half=half, name=vocoder)
+            wav = self._vocode(wav, state["speech"], moved, half=half, name=vocoder)
         out = np.nan_to_num(np.concatenate([src.wav[:start], wav, src.wav[end:]]))
         limited = limit_peaks(out, SR)
         taken = level_taken_db(out[start : start + len(wav)], limited[start : start + len(wav)])
         if taken >= 0.1:
             notes.append(f"the peak limiter took {taken:.1f} dB off the converted speech to hold its "
                          f"peaks at {PEAK_DBFS:.0f} dBFS")
-        result = SpeechOutput(limited, SR, spec, changes, emb, notes, limited_db=taken)
-        return result if return_dict else (result.audio, result.sample_rate)
-
-    @torch.inference_mode()
-    def _generate(self, content, pros, emb, spk, steps, guidance, generator) -> np.ndarray:
-        T = len(content)
-        cond = np.concatenate([content, pros, emb, np.ones((T, 1), np.float32)], axis=1)
-        dev, dtype = self.device, self.denoiser.dtype
-        spk_t = torch.from_numpy(spk)[None].to(dev, dtype)
-
-        def model(x, t, c):
-            return self.denoiser(x, t, c, spk_t.expand(len(x), -1))
-
-        return sample_windows(model, self.scheduler, cond, len(CHANGES), len(PROSODY) + 1, steps,
-                              guidance, WINDOW_FRAMES, OVERLAP_FRAMES, dev, dtype, generator)
+        return SpeechOutput(limited, SR, state["spec"], changes, state["emb"], notes, limited_db=taken)
 
     def _vocode(self, wav: np.ndarray, source: np.ndarray | None = None, moved=None,
                 half: bool = False, name: str = "hifigan") -> np.ndarray:

@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 
 from conditioning import parse_emotion
-from generators.speech.features import CHANGES
+from generators.speech.features import CHANGES, prosody_features
 from generators.speech.pipeline_speech import (
     OVERLAP_FRAMES,
     TAIL_FRAMES,
@@ -41,13 +41,15 @@ def test_the_unvoiced_tail_holds_the_last_generated_frame(tiny_speech_pipeline, 
     noise = np.random.default_rng(0).normal(0, 0.02, int(0.4 * sr)).astype(np.float32)
     wav = np.concatenate([wav, noise])
     seen = {}
-    real = tiny_speech_pipeline._generate
+    real = tiny_speech_pipeline._sample
 
-    def spy(content, pros, emb, *args):
-        seen["voiced"], seen["n"] = pros[:, 1] > 0, len(content)
-        return real(content, pros, emb, *args)
+    def spy(states):
+        (state,) = states
+        seen["voiced"] = prosody_features(state["feats"])[:, 1] > 0
+        seen["n"] = len(state["request"].cond)
+        return real(states)
 
-    monkeypatch.setattr(tiny_speech_pipeline, "_generate", spy)
+    monkeypatch.setattr(tiny_speech_pipeline, "_sample", spy)
     out = tiny_speech_pipeline(wav, sr, emotion="surprised@1", num_inference_steps=2, generator=g())
     voiced = seen["voiced"]
     last = np.flatnonzero(voiced)[-1]
@@ -228,12 +230,15 @@ def test_what_the_limiter_takes_is_measured_and_said(tiny_speech_pipeline, real_
     asked of a quiet recording loses nothing."""
     from generators.speech.features import CHANGE_SCALES
 
-    def louder(content, *args):
-        x = np.zeros((len(content), len(CHANGES)), np.float32)
-        x[:, CHANGES.index("gain_db")] = 12.0 / CHANGE_SCALES[CHANGES.index("gain_db")]
-        return x
+    def louder(states):
+        out = []
+        for state in states:
+            x = np.zeros((len(state["request"].cond), len(CHANGES)), np.float32)
+            x[:, CHANGES.index("gain_db")] = 12.0 / CHANGE_SCALES[CHANGES.index("gain_db")]
+            out.append(x)
+        return out
 
-    monkeypatch.setattr(tiny_speech_pipeline, "_generate", louder)
+    monkeypatch.setattr(tiny_speech_pipeline, "_sample", louder)
     wav, sr = sf.read(real_clip, dtype="float32")
     hot = wav / np.abs(wav).max() * 0.99
     out = tiny_speech_pipeline(hot, sr, emotion="angry@1")
