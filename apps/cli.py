@@ -120,7 +120,7 @@ def _render_job(args):
 
     return RenderJob(args.jobfile, args.output_dir, workers=args.workers, device=args.device,
                      retries=args.retries, force=args.force, dry_run=args.dry_run, quiet=args.quiet,
-                     read=args.read, ray=args.ray)
+                     read=args.read, ray=args.ray, batch_size=args.batch_size, precision=args.precision)
 
 
 def _demo_job(args):
@@ -293,8 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="check the file and print what would run")
     p.add_argument("--force", action="store_true", help="redo every job, even those already done")
     p.add_argument("--retries", type=int, default=0, help="tries again for failures that may pass")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (each loads its models)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes, each loading its models (default: one per GPU on cuda, else 1)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu); cuda with several GPUs: "
+                   "one worker per GPU")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="jobs of one medium run through the denoiser together (default 1)")
+    p.add_argument("--precision", choices=["auto", "float32", "float16"], default="auto",
+                   help="the denoisers' precision (auto: float16 on cuda, float32 on a CPU)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run on Ray: a local instance, or the cluster at ADDRESS")
     p.add_argument("--read", action="store_true", help="read every output back with its recognizer")

@@ -10,13 +10,44 @@ one first, so hub checkpoints load through the same code.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
+import logging
 from pathlib import Path
 
 import torch
 from diffusers import DPMSolverMultistepScheduler
 
 from conditioning import DirectionVectorModel
+
+logger = logging.getLogger(__name__)
+
+
+def set_attention_backend(pipe, prefer_xformers: bool | None = None) -> str:
+    """Give the pipeline's attention layers their fastest backend and say which: "xformers"
+    (memory-efficient attention) on CUDA where the package loads and accepts the layers, else
+    "sdpa" (PyTorch's scaled_dot_product_attention, which picks flash or memory-efficient kernels
+    itself on a GPU); "none" when its models hold no attention layer (the speech and face
+    denoisers are convolutional; the music UNet has one, in its middle block).
+    ``prefer_xformers`` defaults to whether the pipeline is on CUDA."""
+    from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+    layers = [m for c in pipe.components.values() if isinstance(c, torch.nn.Module)
+              for m in c.modules() if isinstance(m, Attention)]
+    if not layers:
+        return "none"
+    if prefer_xformers is None:
+        prefer_xformers = pipe.device.type == "cuda"
+    if prefer_xformers and importlib.util.find_spec("xformers") is not None:
+        try:
+            pipe.enable_xformers_memory_efficient_attention()
+            return "xformers"
+        except Exception as exc:  # a build for another CUDA or torch: SDPA instead, said once
+            logger.warning("xformers did not load (%s); attention runs on PyTorch SDPA",
+                           " ".join(str(exc).split())[:200])
+    for layer in layers:
+        layer.set_processor(AttnProcessor2_0())
+    return "sdpa"
 
 
 class DenoiserCheckpointMixin:

@@ -21,12 +21,12 @@ Example:
 from __future__ import annotations
 
 from apps.jobs.base import JobError, JobResult, Models, write_provenance
-from apps.jobs.media import FaceJob, MusicJob, SpeechJob
+from apps.jobs.media import FaceJob, MusicJob, SpeechJob, run_batch
 from apps.jobs.read import ReadJob
 from apps.jobs.tasks import EmotionsJob, EvalJob, ModelsJob, TrainJob
 
 __all__ = ["EmotionsJob", "EvalJob", "FaceJob", "JobError", "JobResult", "Models",
-           "ModelsJob", "MusicJob", "ReadJob", "SpeechJob", "TrainJob", "run", "write_provenance"]
+           "ModelsJob", "MusicJob", "ReadJob", "SpeechJob", "TrainJob", "run", "run_batch", "write_provenance"]
 
 
 def run(job, models: Models | None = None) -> JobResult:

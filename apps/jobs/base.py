@@ -18,7 +18,7 @@ from apps.common import JobError, check_device, quiet_diffusers
 from conditioning import EmotionSpec, parse_emotion
 from conditioning.io import atomic_write, check_writable
 
-__all__ = ["JobError", "JobResult", "Models", "package_version", "parse_job_emotion", "validator",
+__all__ = ["PRECISIONS", "JobError", "JobResult", "Models", "package_version", "resolve_precision", "parse_job_emotion", "validator",
            "writable_output", "write_provenance"]
 
 
@@ -193,20 +193,23 @@ class Models:
             return self._entries.setdefault(key, {"lock": threading.RLock(), "obj": None})
 
     @contextlib.contextmanager
-    def use(self, kind: str, name: str | None = None, device: str = "cpu") -> Iterator[Any]:
-        """Borrow a loaded ``kind`` ("speech", "music", "face" pipelines; "recognizer:<name>")."""
-        entry = self._entry((kind, name, device))
+    def use(self, kind: str, name: str | None = None, device: str = "cpu",
+            precision: str = "float32") -> Iterator[Any]:
+        """Borrow a loaded ``kind`` ("speech", "music", "face" pipelines, their denoisers in
+        ``precision``; "recognizer:<name>")."""
+        entry = self._entry((kind, name, device, precision))
         with entry["lock"]:
             if entry["obj"] is None:
                 t = time.perf_counter()
                 with IMPORT_LOCK:
-                    entry["obj"], entry["info"] = self._load(kind, name, device)
+                    entry["obj"], entry["info"] = self._load(kind, name, device, precision)
                 entry["info"]["load_s"] = round(time.perf_counter() - t, 3)
             yield entry["obj"]
 
-    def info(self, kind: str, name: str | None = None, device: str = "cpu") -> dict:
-        """What provenance records of a loaded model: its name, class, source and weights hash."""
-        entry = self._entry((kind, name, device))
+    def info(self, kind: str, name: str | None = None, device: str = "cpu", precision: str = "float32") -> dict:
+        """What provenance records of a loaded model: its name, class, source, weights hash and,
+        for a pipeline, its precision and attention backend."""
+        entry = self._entry((kind, name, device, precision))
         with entry["lock"]:
             return dict(entry.get("info") or {})
 
@@ -215,7 +218,7 @@ class Models:
             return [k for k, e in self._entries.items() if e["obj"] is not None]
 
     @staticmethod
-    def _load(kind: str, name: str | None, device: str) -> tuple[Any, dict]:
+    def _load(kind: str, name: str | None, device: str, precision: str = "float32") -> tuple[Any, dict]:
         quiet_diffusers()
         if kind in ("speech", "music", "face"):
             from importlib import import_module
@@ -226,10 +229,17 @@ class Models:
                 "face": ("TalkingHeadPipeline", "generators.face.pipeline_face"),
             }[kind]
             mod = import_module(module)
-            pipe = getattr(mod, cls_name).from_pretrained(name).to(device)
+            import torch
+
+            from generators.pipeline_utils import set_attention_backend
+
+            pipe = getattr(mod, cls_name).from_pretrained(name)
+            digest = weights_digest(pipe)  # of the weights as stored, whatever they run in
+            pipe = pipe.to(device, getattr(torch, precision))
             pipe.set_progress_bar_config(disable=True)
-            return pipe, {"name": name or f"{kind}-default", "class": cls_name,
-                          "weights_sha256": weights_digest(pipe)}
+            return pipe, {"name": name or f"{kind}-default", "class": cls_name, "weights_sha256": digest,
+                          "device": device, "precision": precision,
+                          "attention": set_attention_backend(pipe)}
         if kind.startswith("recognizer:"):
             from evaluators.recognizers import load_recognizer
 
@@ -309,11 +319,25 @@ def write_provenance(result: JobResult, path: str | Path | None = None) -> Path:
     return target
 
 
+#: the denoisers' precision: "auto" is float16 on CUDA and float32 elsewhere; "float16" on a CPU
+#: runs (slowly: it is there to check what half precision changes), "float32" everywhere
+PRECISIONS = ("auto", "float32", "float16")
+
+
+def resolve_precision(device: str, precision: str = "auto") -> str:
+    """The dtype name a job's denoiser runs in on ``device``."""
+    if precision == "auto":
+        return "float16" if str(device).startswith("cuda") else "float32"
+    return precision
+
+
 def check_common(job) -> None:
     """The checks every generation job makes: a seed that is a whole number, a device that exists."""
     if isinstance(job.seed, bool) or not isinstance(job.seed, int) or job.seed < 0:
         raise JobError(f"seed must be a whole number >= 0, got {job.seed!r}")
     check_device(job.device)
+    if getattr(job, "precision", "auto") not in PRECISIONS:
+        raise JobError(f"precision must be one of {', '.join(PRECISIONS)}, got {job.precision!r}")
     model = getattr(job, "model", None)
     if model and not Path(model).is_dir() and (Path(model).is_absolute() or str(model).startswith(".")):
         raise JobError(f"model {str(model)!r}: no such checkpoint folder; accepted: a checkpoint folder "

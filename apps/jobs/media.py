@@ -20,6 +20,7 @@ from apps.jobs.base import (
     parse_job_emotion,
     provenance,
     provenance_path,
+    resolve_precision,
     timed,
     validator,
     writable_output,
@@ -65,6 +66,7 @@ class SpeechJob:
     vocoder_precision: str = "auto"
     model: str | None = None
     device: str = "cpu"
+    precision: str = "auto"
     check: bool = False
     provenance: bool = False
     medium = "speech"
@@ -97,14 +99,27 @@ class SpeechJob:
         self._ready = True
         return self._spec
 
+    @property
+    def model_key(self) -> tuple:
+        """What ``Models.use`` loads for this job: medium, checkpoint, device, precision."""
+        return ("speech", self.model, self.device, resolve_precision(self.device, self.precision))
+
+    def pipeline_call(self, spec: EmotionSpec) -> dict:
+        """The pipeline's keyword arguments for this job."""
+        return dict(audio=self.input, emotion=spec, num_inference_steps=self.steps,
+                    guidance_scale=self.guidance, generator=_torch_generator(self.seed),
+                    vocoder=self.vocoder, vocoder_precision=self.vocoder_precision)
+
     def run(self, models: Models) -> JobResult:
         spec = self._spec if self._ready else self.validate()
         timings: dict = {}
-        key = ("speech", self.model, self.device)
-        with models.use(*key) as pipe, timed(timings, "generate_s"):
-            out = pipe(self.input, emotion=spec, num_inference_steps=self.steps,
-                       guidance_scale=self.guidance, generator=_torch_generator(self.seed),
-                       vocoder=self.vocoder, vocoder_precision=self.vocoder_precision)
+        with models.use(*self.model_key) as pipe, timed(timings, "generate_s"):
+            out = pipe(**self.pipeline_call(spec))
+        return self.complete(models, spec, out, timings)
+
+    def complete(self, models: Models, spec: EmotionSpec, out, timings: dict) -> JobResult:
+        """What follows generation: the files, the summary, the read-back, the provenance."""
+        key = self.model_key
         files, lines = [], []
         change = out.summary()
         if self.output is not None:
@@ -179,6 +194,7 @@ class MusicJob:
     guidance: float = 2.0
     model: str | None = None
     device: str = "cpu"
+    precision: str = "auto"
     provenance: bool = False
     medium = "music"
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
@@ -217,20 +233,32 @@ class MusicJob:
         self._ready = read_inputs or not self.seed_midi
         return self._spec
 
-    def run(self, models: Models) -> JobResult:
-        spec = self._spec if self._ready else self.validate()
+    @property
+    def model_key(self) -> tuple:
+        """What ``Models.use`` loads for this job: medium, checkpoint, device, precision."""
+        return ("music", self.model, self.device, resolve_precision(self.device, self.precision))
+
+    def pipeline_call(self, spec: EmotionSpec) -> dict:
+        """The pipeline's keyword arguments for this job."""
         seed_notes, tonic = None, self.tonic
         if self._seed is not None:
             seed_notes, seed_tonic = self._seed
             tonic = tonic if tonic is not None else seed_tonic
+        return dict(emotion=spec, num_bars=self.bars, tonic=tonic, fixed_attributes=dict(self.fixed),
+                    seed_notes=seed_notes, seed_mode=self.seed_mode, num_inference_steps=self.steps,
+                    guidance_scale=self.guidance, generator=_torch_generator(self.seed),
+                    output_type="audio" if self.wav else "midi")
+
+    def run(self, models: Models) -> JobResult:
+        spec = self._spec if self._ready else self.validate()
         timings: dict = {}
-        key = ("music", self.model, self.device)
-        with models.use(*key) as pipe, timed(timings, "generate_s"):
-            out = pipe(emotion=spec, num_bars=self.bars, tonic=tonic, fixed_attributes=dict(self.fixed),
-                       seed_notes=seed_notes, seed_mode=self.seed_mode,
-                       num_inference_steps=self.steps, guidance_scale=self.guidance,
-                       generator=_torch_generator(self.seed),
-                       output_type="audio" if self.wav else "midi")
+        with models.use(*self.model_key) as pipe, timed(timings, "generate_s"):
+            out = pipe(**self.pipeline_call(spec))
+        return self.complete(models, spec, out, timings)
+
+    def complete(self, models: Models, spec: EmotionSpec, out, timings: dict) -> JobResult:
+        """What follows generation: the files, the summary, the provenance."""
+        key = self.model_key
         with timed(timings, "write_s"):
             out.save_midi(self.output)
         files = [Path(self.output)]
@@ -273,6 +301,7 @@ class FaceJob:
     noise_scale: float = 0.7
     model: str | None = None
     device: str = "cpu"
+    precision: str = "auto"
     provenance: bool = False
     medium = "face"
     _spec: EmotionSpec | None = field(default=None, init=False, repr=False)
@@ -327,11 +356,29 @@ class FaceJob:
         self._ready = True
         return spec
 
+    @property
+    def model_key(self) -> tuple:
+        """What ``Models.use`` loads for this job: medium, checkpoint, device, precision."""
+        return ("face", self.model, self.device, resolve_precision(self.device, self.precision))
+
+    @property
+    def batchable(self) -> bool:
+        """A talking head from an audio file (a still has no denoiser pass; a chained speech job
+        runs first)."""
+        return not self.still and not isinstance(self.audio, SpeechJob)
+
+    def pipeline_call(self, spec: EmotionSpec, audio_args: tuple | None = None) -> dict:
+        """The pipeline's keyword arguments for this job (a talking head)."""
+        audio, rate = audio_args if audio_args is not None else (self.audio, None)
+        return dict(image=None, audio=audio, sample_rate=rate, emotion=spec, num_inference_steps=self.steps,
+                    guidance_scale=self.guidance, generator=_torch_generator(self.seed),
+                    noise_scale=self.noise_scale, seed=self.seed, portrait=self._portrait)
+
     def run(self, models: Models) -> JobResult:
         spec = self._spec if self._ready else self.validate()
         portrait = self._portrait
         timings: dict = {}
-        key = ("face", self.model, self.device)
+        key = self.model_key
         if self.still:
             from PIL import Image
 
@@ -351,16 +398,18 @@ class FaceJob:
                 files.append(write_provenance(result))
             return result
         speech = None
+        audio_args = None
         if isinstance(self.audio, SpeechJob):
             with timed(timings, "speech_s"):
                 speech = self.audio.run(models)
             audio_args = (speech.output.audio, speech.output.sample_rate)
-        else:
-            audio_args = (self.audio,)
         with models.use(*key) as pipe, timed(timings, "generate_s"):
-            out = pipe(None, *audio_args, emotion=spec, num_inference_steps=self.steps,
-                       guidance_scale=self.guidance, generator=_torch_generator(self.seed),
-                       noise_scale=self.noise_scale, seed=self.seed, portrait=portrait)
+            out = pipe(**self.pipeline_call(spec, audio_args))
+        return self.complete(models, spec, out, timings, speech)
+
+    def complete(self, models: Models, spec: EmotionSpec, out, timings: dict, speech=None) -> JobResult:
+        """What follows generation of a talking head: the video, the summary, the provenance."""
+        key, portrait = self.model_key, self._portrait
         with timed(timings, "encode_s"):
             out.save(self.output)
         for note in out.notes:
@@ -381,3 +430,48 @@ class FaceJob:
         if self.provenance:
             files.append(write_provenance(result, provenance_path(self.output)))
         return result
+
+
+# -- several jobs at once -------------------------------------------------------------------------
+def run_batch(jobs: list, models: Models | None = None) -> list[JobResult | Exception]:
+    """Run several generation jobs, those of one medium, checkpoint, device and precision through
+    the denoiser together (``pipe.batch``: their shapes decide what shares a pass); stills and
+    faces that speak a chained speech job run alone. Every job is validated first. Returns, in
+    order, each job's ``JobResult`` or the exception that stopped it (``JobError`` for bad
+    input): one job's failure is its own. A job's ``generate_s`` is its share of its batch's
+    time; ``batch_size`` and ``batch_generate_s`` say what it shared."""
+    import time
+
+    models = models if models is not None else Models()
+    results: list = [None] * len(jobs)
+    groups: dict[tuple, list[tuple[int, EmotionSpec]]] = {}
+    for i, job in enumerate(jobs):
+        try:
+            spec = job._spec if job._ready else job.validate()
+            if isinstance(job, (SpeechJob, MusicJob)) or (isinstance(job, FaceJob) and job.batchable):
+                groups.setdefault(job.model_key, []).append((i, spec))
+            else:
+                results[i] = job.run(models)
+        except Exception as exc:  # this job's alone
+            results[i] = exc
+    for key, members in groups.items():
+        try:
+            t = time.perf_counter()
+            with models.use(*key) as pipe:
+                outs = pipe.batch([jobs[i].pipeline_call(spec) for i, spec in members])
+            seconds = time.perf_counter() - t
+        except Exception as exc:  # the model did not load: every job of the group fails with it
+            for i, _ in members:
+                results[i] = exc
+            continue
+        for (i, spec), out in zip(members, outs):
+            if isinstance(out, Exception):
+                results[i] = out
+                continue
+            timings = {"generate_s": seconds / len(members), "batch_size": len(members),
+                       "batch_generate_s": seconds}
+            try:
+                results[i] = jobs[i].complete(models, spec, out, timings)
+            except Exception as exc:
+                results[i] = exc
+    return results

@@ -21,7 +21,7 @@ class RenderJob:
 
     jobfile: str | Path
     output_dir: str | Path
-    workers: int = 1
+    workers: int | None = None
     device: str = "cpu"
     retries: int = 0
     force: bool = False
@@ -29,6 +29,8 @@ class RenderJob:
     quiet: bool = False
     read: bool = False
     ray: str | bool | None = None
+    batch_size: int = 1
+    precision: str = "auto"
     medium = "render"
 
     @validator
@@ -36,8 +38,13 @@ class RenderJob:
         from apps.jobs import JobError
         from apps.jobs.base import check_device
 
-        if self.workers < 1 or self.retries < 0:
-            raise JobError(f"--workers must be >= 1 and --retries >= 0, got {self.workers} and {self.retries}")
+        from apps.jobs.base import PRECISIONS
+
+        if (self.workers is not None and self.workers < 1) or self.retries < 0 or self.batch_size < 1:
+            raise JobError(f"--workers and --batch-size must be >= 1 and --retries >= 0, got "
+                           f"{self.workers}, {self.batch_size} and {self.retries}")
+        if self.precision not in PRECISIONS:
+            raise JobError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         check_device(self.device)
         if self.ray is not None:
             try:
@@ -49,5 +56,6 @@ class RenderJob:
         lines: list[str] = []
         summary = render(self.jobfile, self.output_dir, workers=self.workers, device=self.device,
                          retries=self.retries, force=self.force, dry_run=self.dry_run, quiet=self.quiet,
-                         read=self.read, ray=self.ray, echo=lambda line: (print(line), lines.append(line)))
+                         read=self.read, ray=self.ray, batch_size=self.batch_size,
+                         precision=self.precision, echo=lambda line: (print(line), lines.append(line)))
         return JobResult(self, [], [], summary, {}, summary)

@@ -50,9 +50,9 @@ from apps.jobs.base import file_digest
 COMMON_KEYS = {"id", "medium", "emotion", "intensity", "seed", "output", "options", "matrix"}
 INPUT_KEYS = {"speech": {"input"}, "music": {"seed_midi"}, "face": {"portrait", "audio", "speech"}}
 OPTIONS = {
-    "speech": {"steps", "guidance", "vocoder", "vocoder_precision", "model"},
-    "music": {"bars", "tonic", "fixed", "seed_mode", "steps", "guidance", "model", "wav"},
-    "face": {"face_resolution", "steps", "guidance", "noise_scale", "model"},
+    "speech": {"steps", "guidance", "vocoder", "vocoder_precision", "model", "precision"},
+    "music": {"bars", "tonic", "fixed", "seed_mode", "steps", "guidance", "model", "wav", "precision"},
+    "face": {"face_resolution", "steps", "guidance", "noise_scale", "model", "precision"},
 }
 MATRIX_KEYS = {"input", "portrait", "audio", "emotion", "intensity", "seed"}
 

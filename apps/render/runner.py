@@ -1,9 +1,12 @@
 """``affect render``: run a job file's jobs, resumably, in this process, in worker processes, or
 on Ray actors; the manifest is written here, by the command that was started.
 
-Each worker holds one ``Models`` (every model loaded once per worker) and runs one job at a time;
-with ``workers`` > 1 on a CPU the cores are shared out (``torch.set_num_threads``) so workers do not
-fight over them.
+Each worker holds one ``Models`` (every model loaded once per worker) and runs one batch at a
+time: up to ``batch_size`` ready jobs of one medium and checkpoint, which share the denoiser's
+passes where their shapes allow (``apps.jobs.run_batch``; a batch of one runs the job alone). With
+``workers`` > 1 on a CPU the cores are shared out (``torch.set_num_threads``) so workers do not
+fight over them; on ``cuda`` with several GPUs each worker process takes one GPU (``device_slots``),
+and on Ray each actor asks Ray for one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from apps.jobs.base import folder_digest, job_options
+from apps.jobs.base import folder_digest, job_options, resolve_precision
 from apps.render.jobfile import RenderItem, input_digests, load_jobfile
 from apps.render.manifest import Manifest
 
@@ -53,7 +56,11 @@ def job_key(item: RenderItem, keys: dict[str, str], device: str) -> str:
     """A hash of what determines an item's output: input contents, the parsed emotion, every
     option, the seed, the model's weights, the device, and the key of the speech job it speaks."""
     options = {k: v for k, v in job_options(item.job).items()
-               if k not in ("output", "wav", "input", "portrait", "audio", "seed_midi", "provenance", "device")}
+               if k not in ("output", "wav", "input", "portrait", "audio", "seed_midi", "provenance", "device",
+                            "precision")}
+    precision = resolve_precision(device, item.job.precision)
+    if precision != "float32":  # float32 keys are those of the renderer before precision was an option
+        options["precision"] = precision
     record = {"schema": KEY_SCHEMA, "medium": item.medium, "emotion": item.job._spec.to_string(),
               "options": options, "inputs": input_digests(item), "wav": bool(getattr(item.job, "wav", None)),
               "model": model_version(item.medium, item.job.model), "device": device,
@@ -63,11 +70,35 @@ def job_key(item: RenderItem, keys: dict[str, str], device: str) -> str:
 
 # -- what a worker does with one job -------------------------------------------------------------
 _WORKER_MODELS = None
+#: the device this worker process was given (one GPU of several), or None: the jobs' own
+_WORKER_DEVICE = None
 
 
-def _init_worker(threads: int | None) -> None:
-    """A worker process: its own models, its share of the cores, Ctrl-C left to the parent."""
+def device_slots(device: str, workers: int, gpus: int | None = None) -> list[str]:
+    """The device of each worker process: on ``cuda`` (no index) with several GPUs, one GPU each
+    in turn (``cuda:0``, ``cuda:1``, ...); otherwise the device asked, for all."""
+    if device != "cuda":
+        return [device] * workers
+    if gpus is None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return [f"cuda:{i % gpus}" for i in range(workers)] if gpus > 1 else [device] * workers
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _init_worker(threads: int | None, slots=None) -> None:
+    """A worker process: its own models, its share of the cores, its device (taken from the
+    ``slots`` queue, one per worker), Ctrl-C left to the parent."""
+    global _WORKER_DEVICE
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if slots is not None:
+        _WORKER_DEVICE = slots.get()
     if threads:
         import torch
 
@@ -84,33 +115,90 @@ def _payload(item: RenderItem, speech_output: Path | None, device: str, read: bo
             "source": str(item.inputs["input"]) if item.medium == "speech" else None}
 
 
-def execute(payload: dict) -> dict:
-    """Run one job (in whatever process this is) and, with ``read``, read its output back."""
-    global _WORKER_MODELS
-    from apps.jobs import FaceJob, JobError, Models, MusicJob, SpeechJob, run
+def _job(payload: dict):
+    from apps.jobs import FaceJob, MusicJob, SpeechJob
 
-    if _WORKER_MODELS is None:
-        _WORKER_MODELS = Models()
     cls = {"speech": SpeechJob, "music": MusicJob, "face": FaceJob}[payload["medium"]]
-    t = time.perf_counter()
-    try:
-        job = cls(**payload["args"])
-        for p in job.output, getattr(job, "wav", None):
-            if p:
-                Path(p).parent.mkdir(parents=True, exist_ok=True)
-        result = run(job, _WORKER_MODELS)
-        reading = _read(payload, result, _WORKER_MODELS) if payload["read"] else None
-    except JobError as exc:
+    args = dict(payload["args"])
+    if _WORKER_DEVICE is not None:
+        args["device"] = _WORKER_DEVICE
+    job = cls(**args)
+    for p in job.output, getattr(job, "wav", None):
+        if p:
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+    return job
+
+
+def _failure(payload: dict, exc: Exception, seconds: float) -> dict:
+    from apps.jobs import JobError
+
+    if isinstance(exc, JobError):
         return {"id": payload["id"], "status": "failed", "error": " ".join(str(exc).split()),
-                "retry": False, "seconds": time.perf_counter() - t}
-    except Exception as exc:  # out of memory, a codec failure, a bug: recorded, the rest go on
-        first = " ".join(str(exc).split())[:300]
-        return {"id": payload["id"], "status": "failed", "error": f"{type(exc).__name__}: {first}",
-                "retry": True, "seconds": time.perf_counter() - t}
+                "retry": False, "seconds": seconds}
+    # out of memory, a codec failure, a bug: recorded, the rest go on
+    first = " ".join(str(exc).split())[:300]
+    return {"id": payload["id"], "status": "failed", "error": f"{type(exc).__name__}: {first}",
+            "retry": True, "seconds": seconds}
+
+
+def _done(payload: dict, result, reading, seconds: float) -> dict:
     return {"id": payload["id"], "status": "done", "files": [str(f) for f in result.files],
             "models": result.provenance.get("models"), "timings": result.provenance.get("timings_s"),
             "emotion": result.provenance.get("emotion", {}).get("spec"), "reading": reading,
-            "seconds": time.perf_counter() - t, "pid": os.getpid()}
+            "seconds": seconds, "pid": os.getpid(), "device": result.job.device}
+
+
+def execute(payload: dict) -> dict:
+    """Run one job (in whatever process this is) and, with ``read``, read its output back."""
+    global _WORKER_MODELS
+    from apps.jobs import Models, run
+
+    if _WORKER_MODELS is None:
+        _WORKER_MODELS = Models()
+    t = time.perf_counter()
+    try:
+        result = run(_job(payload), _WORKER_MODELS)
+        reading = _read(payload, result, _WORKER_MODELS) if payload["read"] else None
+    except Exception as exc:
+        return _failure(payload, exc, time.perf_counter() - t)
+    return _done(payload, result, reading, time.perf_counter() - t)
+
+
+def execute_batch(payloads: list[dict]) -> list[dict]:
+    """Run several jobs of one medium together (``apps.jobs.run_batch``: they share the
+    denoiser's passes where their shapes allow); one payload runs alone (``execute``). Each
+    job's seconds are its share of the batch's generation plus its own writing and reading."""
+    global _WORKER_MODELS
+    from apps.jobs import Models, run_batch
+
+    if len(payloads) == 1:
+        return [execute(payloads[0])]
+    if _WORKER_MODELS is None:
+        _WORKER_MODELS = Models()
+    t = time.perf_counter()
+    jobs: list = []
+    for payload in payloads:
+        try:
+            jobs.append(_job(payload))
+        except Exception as exc:
+            jobs.append(exc)
+    runnable = [j for j in jobs if not isinstance(j, Exception)]
+    results = iter(run_batch(runnable, _WORKER_MODELS))
+    share = (time.perf_counter() - t) / len(payloads)
+    out = []
+    for payload, job in zip(payloads, jobs):
+        result = job if isinstance(job, Exception) else next(results)
+        if isinstance(result, Exception):
+            out.append(_failure(payload, result, share))
+            continue
+        r0 = time.perf_counter()
+        try:
+            reading = _read(payload, result, _WORKER_MODELS) if payload["read"] else None
+        except Exception as exc:
+            out.append(_failure(payload, exc, share + time.perf_counter() - r0))
+            continue
+        out.append(_done(payload, result, reading, share + time.perf_counter() - r0))
+    return out
 
 
 def _read(payload: dict, result, models) -> dict:
@@ -151,12 +239,14 @@ def _short(d: dict) -> dict:
 
 
 # -- executors: this process, worker processes, Ray actors ---------------------------------------
+# Each takes a batch (a list of payloads, one or more jobs) per free worker; ``wait`` returns the
+# results of whatever batches finished.
 class _Inline:
     def __init__(self) -> None:
-        self.queue: list[dict] = []
+        self.queue: list[list[dict]] = []
 
-    def submit(self, payload: dict) -> None:
-        self.queue.append(payload)
+    def submit(self, batch: list[dict]) -> None:
+        self.queue.append(batch)
 
     def busy(self) -> int:
         return len(self.queue)
@@ -165,25 +255,37 @@ class _Inline:
         return 1
 
     def wait(self) -> list[dict]:
-        return [execute(self.queue.pop(0))] if self.queue else []
+        return execute_batch(self.queue.pop(0)) if self.queue else []
 
     def close(self, cancel: bool = False) -> list[dict]:
         self.queue.clear()
         return []
 
 
+def _lost(batch: list[dict], exc: Exception) -> list[dict]:
+    text = " ".join(str(exc).split())[:200]
+    return [{"id": p["id"], "status": "failed", "retry": True, "seconds": 0.0,
+             "error": f"worker lost: {type(exc).__name__}: {text}"} for p in batch]
+
+
 class _Pool:
-    def __init__(self, workers: int, threads: int | None) -> None:
+    def __init__(self, workers: int, threads: int | None, slots: list[str] | None = None) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        ctx = multiprocessing.get_context("spawn")
+        queue = None
+        if slots is not None:  # each worker takes one device as it starts (one per GPU)
+            queue = ctx.Queue()
+            for slot in slots:
+                queue.put(slot)
         self.n = workers
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_init_worker, initargs=(threads,))
+        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                        initargs=(threads, queue))
         self.futures = {}
 
-    def submit(self, payload: dict) -> None:
-        self.futures[self.pool.submit(execute, payload)] = payload
+    def submit(self, batch: list[dict]) -> None:
+        self.futures[self.pool.submit(execute_batch, batch)] = batch
 
     def busy(self) -> int:
         return len(self.futures)
@@ -194,12 +296,11 @@ class _Pool:
     def _collect(self, done) -> list[dict]:
         out = []
         for f in done:
-            payload = self.futures.pop(f)
+            batch = self.futures.pop(f)
             try:
-                out.append(f.result())
+                out += f.result()
             except Exception as exc:  # the worker died (killed, out of memory)
-                out.append({"id": payload["id"], "status": "failed", "retry": True, "seconds": 0.0,
-                            "error": f"worker lost: {type(exc).__name__}: {exc}"})
+                out += _lost(batch, exc)
         return out
 
     def wait(self) -> list[dict]:
@@ -221,10 +322,11 @@ class _Pool:
 
 
 class _Ray:
-    """Ray actors that hold the models (one job at a time each), GPUs requested per actor on CUDA,
-    lost actors restarted and their tasks retried by Ray."""
+    """Ray actors that hold the models (one batch at a time each), one GPU requested per actor on
+    CUDA (Ray then shows each actor its own GPU as ``cuda``), lost actors restarted and their
+    tasks retried by Ray."""
 
-    def __init__(self, address: str | None, workers: int, threads: int | None, device: str) -> None:
+    def __init__(self, address: str | None, workers: int | None, threads: int | None, device: str) -> None:
         import ray
 
         self.ray = ray
@@ -233,16 +335,18 @@ class _Ray:
             if address:
                 ray.init(address=address, **kwargs)
             else:
-                ray.init(num_cpus=max(workers, 1) * (threads or 1), **kwargs)
+                ray.init(num_cpus=max(workers or 1, 1) * (threads or 1), **kwargs)
         gpus = 1 if device.startswith("cuda") else 0
+        if workers is None:  # one actor per GPU of the cluster on CUDA, else one
+            workers = max(1, int(ray.cluster_resources().get("GPU", 0))) if gpus else 1
         actor = ray.remote(num_cpus=threads or 1, num_gpus=gpus, max_restarts=2, max_task_retries=2)(_RayWorker)
         self.actors = [actor.remote(threads) for _ in range(workers)]
         self.idle = list(self.actors)
         self.running: dict = {}
 
-    def submit(self, payload: dict) -> None:
+    def submit(self, batch: list[dict]) -> None:
         a = self.idle.pop()
-        self.running[a.run.remote(payload)] = (a, payload)
+        self.running[a.run.remote(batch)] = (a, batch)
 
     def busy(self) -> int:
         return len(self.running)
@@ -254,13 +358,12 @@ class _Ray:
         ready, _ = self.ray.wait(list(self.running), num_returns=1)
         out = []
         for ref in ready:
-            a, payload = self.running.pop(ref)
+            a, batch = self.running.pop(ref)
             self.idle.append(a)
             try:
-                out.append(self.ray.get(ref))
+                out += self.ray.get(ref)
             except Exception as exc:  # the actor died beyond Ray's retries
-                out.append({"id": payload["id"], "status": "failed", "retry": True, "seconds": 0.0,
-                            "error": f"worker lost: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"})
+                out += _lost(batch, exc)
         return out
 
     def close(self, cancel: bool = False) -> list[dict]:
@@ -276,8 +379,8 @@ class _RayWorker:
     def __init__(self, threads: int | None) -> None:
         _init_worker(threads)
 
-    def run(self, payload: dict) -> dict:
-        return execute(payload)
+    def run(self, batch: list[dict]) -> list[dict]:
+        return execute_batch(batch)
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -307,12 +410,15 @@ def clean_partials(out_dir: Path) -> list[Path]:
     return gone
 
 
-def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device: str = "cpu",
+def render(jobfile: str | Path, out_dir: str | Path, *, workers: int | None = None, device: str = "cpu",
            retries: int = 0, force: bool = False, dry_run: bool = False, quiet: bool = False,
-           read: bool = False, ray: str | bool | None = None, echo=print) -> RenderSummary:
-    """Run a job file into ``out_dir``; see the module docstring. Raises ``JobFileError`` (every
-    error of the file) before any work."""
-    from apps.jobs.base import check_device
+           read: bool = False, ray: str | bool | None = None, batch_size: int = 1,
+           precision: str = "auto", echo=print) -> RenderSummary:
+    """Run a job file into ``out_dir``; see the module docstring. ``workers`` None: one per GPU on
+    ``cuda``, else one. ``precision`` is the denoisers' for every job that does not set its own
+    (``apps.jobs.base.PRECISIONS``). Raises ``JobFileError`` (every error of the file) before any
+    work."""
+    from apps.jobs.base import PRECISIONS, check_device
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -320,11 +426,19 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
 
         raise JobError(f"-o {str(out)!r} exists and is not a folder")
     check_device(device)
-    if workers < 1 or retries < 0:
-        from apps.jobs import JobError
+    from apps.jobs import JobError
 
-        raise JobError(f"--workers must be >= 1 and --retries >= 0, got {workers} and {retries}")
+    if (workers is not None and workers < 1) or retries < 0 or batch_size < 1:
+        raise JobError(f"--workers and --batch-size must be >= 1 and --retries >= 0, got {workers}, "
+                       f"{batch_size} and {retries}")
+    if precision not in PRECISIONS:
+        raise JobError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if workers is None and ray is None:  # one worker per GPU on cuda, else one
+        workers = max(1, _gpu_count()) if device == "cuda" else 1
     items = load_jobfile(jobfile, out)
+    for item in items:
+        if item.job.precision == "auto":
+            item.job.precision = precision
     keys: dict[str, str] = {}
     for item in items:
         keys[item.id] = job_key(item, keys, device)
@@ -350,11 +464,12 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
             done_ids.add(item.id)
         else:
             pending.append(item)
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 or ray is not None else None
+    threads = max(1, (os.cpu_count() or 1) // (workers or 1)) if (workers or 1) > 1 or ray is not None else None
     if ray is not None:
         executor = _Ray(ray if isinstance(ray, str) else None, workers, threads, device)
     elif workers > 1:
-        executor = _Pool(workers, threads)
+        slots = device_slots(device, workers)
+        executor = _Pool(workers, threads, None if slots == [device] * workers else slots)
     else:
         executor = _Inline()
     attempts: Counter = Counter()
@@ -425,6 +540,8 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
             for item in list(waiting):
                 if executor.busy() >= executor.capacity():
                     break
+                if item not in waiting:  # taken into a batch already
+                    continue
                 state = ready(item)
                 if state is None:
                     waiting.remove(item)
@@ -432,10 +549,16 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
                             "error": f"its speech job {item.speech_id!r} failed"})
                     progressed = True
                 elif state:
-                    waiting.remove(item)
-                    running.append(item)
-                    speech_out = Path(by_id[item.speech_id].job.output) if item.speech_id else None
-                    executor.submit(_payload(item, speech_out, device, read))
+                    free = executor.capacity() - executor.busy()
+                    batch = [item] + companions(item, [w for w in waiting if w is not item and ready(w)],
+                                                batch_size, free)
+                    payloads = []
+                    for it in batch:
+                        waiting.remove(it)
+                        running.append(it)
+                        speech_out = Path(by_id[it.speech_id].job.output) if it.speech_id else None
+                        payloads.append(_payload(it, speech_out, device, read))
+                    executor.submit(payloads)
                     progressed = True
             if executor.busy():
                 for result in executor.wait():
@@ -469,6 +592,29 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int = 1, device
     _report(summary, manifest, out, echo)
     manifest.close()
     return summary
+
+
+def _shape_hint(item: RenderItem):
+    """What makes two jobs of one medium likely to share the denoiser's passes: the same
+    recording (speech), the same speech (faces), the same length (music)."""
+    if item.medium == "speech":
+        return str(item.inputs.get("input"))
+    if item.medium == "face":
+        return item.speech_id or str(item.inputs.get("audio"))
+    return item.job.bars
+
+
+def companions(item: RenderItem, ready: list[RenderItem], batch_size: int, free: int) -> list[RenderItem]:
+    """The ready jobs that join ``item``'s batch: of its medium, checkpoint and precision, those
+    of the same shape first, in file order; at most ``batch_size`` - 1, and few enough that the
+    ``free`` workers share the ready work of this kind."""
+    if batch_size <= 1:
+        return []
+    key = (item.medium, item.job.model, item.job.precision)
+    same = [w for w in ready if (w.medium, w.job.model, w.job.precision) == key]
+    same.sort(key=lambda w: _shape_hint(w) != _shape_hint(item))  # stable: file order within
+    n = min(batch_size, -(-(len(same) + 1) // max(free, 1)))
+    return same[: n - 1]
 
 
 def _progress(total: int, summary: RenderSummary):

@@ -36,6 +36,7 @@ from apps.jobs import (
     run,
     write_provenance,
 )
+from apps.jobs.base import resolve_precision
 from apps.studio.emotion import Control
 
 log = logging.getLogger("affect.studio")
@@ -229,9 +230,10 @@ class Studio:
 
     def warm(self, kind: str, progress, at: float, what: str, name: str | None = None) -> None:
         """Load a model (the 'load' stage) if it is not loaded yet."""
-        if (kind, name, self.device) not in self.models.loaded():
+        key = (kind, name, self.device, resolve_precision(self.device))  # what the jobs will use
+        if key not in self.models.loaded():
             progress(at, desc=f"loading {what} (once; shared by every request)")
-            with self.models.use(kind, name, self.device):
+            with self.models.use(*key):
                 pass
 
     # -- the emotion ---------------------------------------------------------------------------
@@ -530,7 +532,7 @@ class Studio:
         fo = face_result.output
         progress(0.55, desc="composing the music cue")
         spec = parse_emotion(text)
-        with self.models.use("music", None, self.device) as pipe:
+        with self.models.use("music", None, self.device, resolve_precision(self.device)) as pipe:
             plan = pipe.attribute_plan(spec, MAX_BARS)
         tempos = plan[::STEPS_PER_BAR, ATTRIBUTES.index("tempo")]
         bars = bars_to_cover(tempos, fo.duration, MAX_BARS)

@@ -311,3 +311,109 @@ def test_a_ctrl_c_swallowed_inside_a_job_still_stops_the_run(tmp_path, monkeypat
                      echo=lambda *_: None)
     assert summary.interrupted and summary.exit_status == 130
     assert calls == ["m0"] and summary.done == 1
+
+
+# -- batches, precision, one worker per GPU ------------------------------------------------------
+def _models_column(out: Path) -> dict[str, tuple]:
+    db = sqlite3.connect(str(out / "manifest.sqlite"))
+    rows = {r[0]: (json.loads(r[1]), json.loads(r[2]), r[3]) for r in db.execute("SELECT id, models, timings, key FROM jobs")}
+    db.close()
+    return rows
+
+
+def test_batched_render_matches_one_at_a_time(tmp_path):
+    """--batch-size 4: the three conversions of one line share the denoiser, so do the three
+    pieces; faces follow their speech. The outputs are those of one job at a time: MIDI
+    byte-identical, audio and video within a batch's rounding."""
+    emotions = ["angry@0.9", "sad@0.9", "happy@0.9"]
+    lines = []
+    for i, e in enumerate(emotions):
+        lines.append(f"  - {{id: s{i}, medium: speech, input: {CARD}, emotion: {e}, seed: {i}, output: s/{i}.wav, "
+                     f"options: {{steps: 4}}}}")
+        lines.append(f"  - {{id: f{i}, medium: face, portrait: {PORTRAIT}, speech: s{i}, emotion: {e}, seed: {i}, "
+                     f"output: f/{i}.mp4, options: {{face_resolution: 96, steps: 4}}}}")
+        lines.append(f"  - {{id: m{i}, medium: music, emotion: {e}, seed: {i}, output: m/{i}.mid, "
+                     f"options: {{bars: 2}}}}")
+    path = _write(tmp_path, "jobs:\n" + "\n".join(lines) + "\n")
+    one = render(path, tmp_path / "one", quiet=True, echo=lambda *_: None)
+    four = render(path, tmp_path / "four", quiet=True, batch_size=4, echo=lambda *_: None)
+    assert one.done == four.done == 9 and one.failed == four.failed == 0
+    a, b = tmp_path / "one", tmp_path / "four"
+    for i in range(3):
+        assert (a / "m" / f"{i}.mid").read_bytes() == (b / "m" / f"{i}.mid").read_bytes()
+        x, _ = sf.read(a / "s" / f"{i}.wav")
+        y, _ = sf.read(b / "s" / f"{i}.wav")
+        assert x.shape == y.shape and np.abs(x - y).max() <= 0.002  # ~1e-6 in the changes, through WORLD
+    from generators.face.video import read_video_frames
+
+    for i in range(3):
+        fa, fb = list(read_video_frames(a / "f" / f"{i}.mp4")), list(read_video_frames(b / "f" / f"{i}.mp4"))
+        assert len(fa) == len(fb)
+        assert max(np.abs(p.astype(int) - q.astype(int)).mean() for p, q in zip(fa, fb)) <= 1.0
+    batched, alone = _models_column(b), _models_column(a)
+    for medium in "smf":
+        assert all(batched[f"{medium}{i}"][1]["batch_size"] == 3 for i in range(3)), batched
+        assert "batch_size" not in alone[f"{medium}0"][1]
+    assert batched["s0"][2] == alone["s0"][2]  # the same jobs: batching is not part of the key
+    assert batched["m0"][0][0]["precision"] == "float32" and batched["m0"][0][0]["attention"] == "sdpa"
+    assert batched["s0"][0][0]["attention"] == "none"  # the speech denoiser is convolutional
+
+
+def test_float16_runs_and_is_its_own_job(tmp_path):
+    """--precision float16 (meant for GPUs; it runs on a CPU, slowly): the denoiser runs in half
+    precision, the manifest says so, and the jobs' keys differ from float32's, so a float16
+    render never passes for a float32 one."""
+    path = _write(tmp_path, f"""\
+jobs:
+  - {{id: m, medium: music, emotion: calm@0.7, seed: 4, output: m.mid, options: {{bars: 2}}}}
+  - {{id: s, medium: speech, input: {CARD}, emotion: sad@0.8, seed: 1, output: s.wav,
+      options: {{steps: 3, vocoder: world}}}}
+""")
+    render(path, tmp_path / "out", quiet=True, echo=lambda *_: None)
+    full = _models_column(tmp_path / "out")
+    summary = render(path, tmp_path / "out", quiet=True, precision="float16", echo=lambda *_: None)
+    assert summary.done == 2 and summary.skipped == 0  # not mistaken for the float32 outputs
+    half = _models_column(tmp_path / "out")
+    assert half["m"][0][0]["precision"] == "float16" and half["m"][2] != full["m"][2]
+    with pytest.raises(Exception, match="precision must be one of"):
+        render(path, tmp_path / "out", precision="int8", echo=lambda *_: None)
+
+
+def test_device_slots_give_each_worker_one_gpu():
+    from apps.render.runner import device_slots
+
+    assert device_slots("cuda", 3, gpus=2) == ["cuda:0", "cuda:1", "cuda:0"]
+    assert device_slots("cuda", 2, gpus=4) == ["cuda:0", "cuda:1"]
+    assert device_slots("cuda", 2, gpus=1) == ["cuda", "cuda"]  # one GPU: all share it
+    assert device_slots("cuda:1", 2, gpus=4) == ["cuda:1", "cuda:1"]  # a GPU named: that one
+    assert device_slots("cpu", 2) == ["cpu", "cpu"]
+
+
+def test_a_worker_runs_its_jobs_on_the_device_it_took(monkeypatch):
+    import queue
+
+    import apps.render.runner as runner
+
+    slots = queue.Queue()
+    slots.put("cuda:1")
+    monkeypatch.setattr(runner, "_WORKER_DEVICE", None)
+    monkeypatch.setattr(runner.signal, "signal", lambda *a: None)  # the test process keeps its Ctrl-C
+    runner._init_worker(None, slots)
+    assert runner._WORKER_DEVICE == "cuda:1" and slots.empty()
+    payload = {"id": "m", "medium": "music", "read": False, "source": None,
+               "args": {"emotion": "sad", "output": "/tmp/affect-slot-test/m.mid", "device": "cuda"}}
+    assert runner._job(payload).device == "cuda:1"
+
+
+def test_batches_take_jobs_of_one_medium_and_shape_and_leave_work_for_free_workers(tmp_path):
+    from apps.render.runner import companions
+
+    lines = [f"  - {{id: s{i}, medium: speech, input: {CARD if i % 2 else CARD2}, emotion: sad, output: s{i}.wav}}"
+             for i in range(6)]
+    lines += [f"  - {{id: m{i}, medium: music, emotion: sad, output: m{i}.mid}}" for i in range(2)]
+    items = load_jobfile(_write(tmp_path, "jobs:\n" + "\n".join(lines) + "\n"), tmp_path / "out")
+    first, rest = items[0], items[1:]
+    picked = companions(first, rest, batch_size=3, free=1)
+    assert [p.id for p in picked] == ["s2", "s4"]  # the same recording first, music never
+    assert [p.id for p in companions(first, rest, batch_size=8, free=2)] == ["s2", "s4"]  # 6 over 2 workers
+    assert companions(first, rest, batch_size=1, free=1) == []
