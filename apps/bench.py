@@ -248,39 +248,155 @@ def bench_face(repeats: int, device: str, face_resolution: int = 256) -> list[di
     }]
 
 
-def bench_render(repeats: int, device: str) -> list[dict]:
-    """Jobs per minute of ``affect render`` on the fixed mixed job file ``configs/render/bench.yaml``
-    (10 jobs: speech, faces chained to speech, music with audio), at 1 and 2 workers, each run from
-    a cold start (every worker loads its models: that is part of a batch's cost)."""
+def _render_rows(jobfile, label: str, settings: list[dict], repeats: int, device: str) -> list[dict]:
+    """Jobs per minute of ``affect render`` on ``jobfile`` for each of ``settings`` (workers,
+    batch_size, precision), each run from a cold start (every worker loads its models)."""
     import os
     import tempfile
 
+    from apps.jobs.base import resolve_precision
     from apps.render import load_jobfile, render
-    from configs import config_path
 
-    jobfile = config_path("render/bench.yaml")
     n = len(load_jobfile(jobfile, tempfile.gettempdir()))
     rows = []
-    for workers in (1, 2):
+    for st in settings:
+        workers, batch, precision = st.get("workers", 1), st.get("batch_size", 1), st.get("precision", "auto")
         times = []
         for _ in range(repeats):
             with tempfile.TemporaryDirectory(prefix="affect-bench-render-") as out:
                 t = time.perf_counter()
-                s = render(jobfile, out, workers=workers, device=device, quiet=True, echo=lambda *_: None)
+                s = render(jobfile, out, workers=workers, device=device, quiet=True, batch_size=batch,
+                           precision=precision, echo=lambda *_: None)
                 times.append(time.perf_counter() - t)
                 if s.failed:
                     raise RuntimeError(f"render benchmark: {s.failed} job(s) failed: {s.failures[:1]}")
         med, best = statistics.median(times), min(times)
         threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else "default"
-        rows.append({"medium": "render", "task": f"{n} mixed jobs, {workers} worker(s)",
+        rows.append({"medium": "render",
+                     "task": f"{n} {label}, {workers} worker(s), batch {batch}, "
+                             f"{resolve_precision(device, precision)}",
                      "seconds_median": med, "seconds_min": best, "repeats": repeats,
                      "note": f"{n / med * 60:.1f} jobs/min (best {n / best * 60:.1f}); {threads} threads per "
                              f"worker, {os.cpu_count()} cores, {device}; models loaded once per worker",
-                     "jobs_per_minute": n / med * 60})
+                     "jobs_per_minute": n / med * 60, "workers": workers, "batch_size": batch,
+                     "precision": resolve_precision(device, precision)})
     return rows
 
 
-BENCHES = {"music": bench_music, "speech": bench_speech, "face": bench_face, "render": bench_render}
+def bench_render(repeats: int, device: str) -> list[dict]:
+    """Jobs per minute of ``affect render``: the fixed mixed job file ``configs/render/bench.yaml``
+    (10 jobs: speech, faces chained to speech, music with audio) at 1 and 2 workers and at 1 worker
+    with batches of 4; and ``bench_batch.yaml`` (25 jobs of few shapes: one line in ten emotions
+    and intensities, five heads speaking one file, ten 8-bar cues) one job at a time and in
+    batches of 8; on CUDA also in float32 against float16."""
+    from configs import config_path
+
+    mixed, shapes = config_path("render/bench.yaml"), config_path("render/bench_batch.yaml")
+    rows = _render_rows(mixed, "mixed jobs", [{"workers": 1}, {"workers": 2}, {"batch_size": 4}], repeats, device)
+    settings = [{"batch_size": 1}, {"batch_size": 8}]
+    if str(device).startswith("cuda"):
+        settings = [{"batch_size": 1, "precision": "float32"}, {"batch_size": 8, "precision": "float32"},
+                    {"batch_size": 1, "precision": "float16"}, {"batch_size": 8, "precision": "float16"},
+                    {"batch_size": 16, "precision": "float16"}]
+    return rows + _render_rows(shapes, "jobs of few shapes", settings, repeats, device)
+
+
+def bench_precision(repeats: int, device: str) -> list[dict]:
+    """What float16 denoisers change against float32, beside what a different seed changes (the
+    yardstick: a change well inside the seed-to-seed spread is one no listener or viewer could
+    attribute to precision). Three emotions per medium on real inputs. On a CPU float16 runs
+    slowly and is there for this check; CUDA is where it is the default."""
+    import numpy as np
+    import torch
+
+    from apps.jobs import Models
+    from evaluators.loop_vocoder import log_mel_distance
+    from generators.face.portrait import analyse_portrait
+
+    wav = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav"
+    emotions = ["angry@0.8", "sad@0.8", "happy@0.8"]
+    models = Models()
+    g = lambda seed: torch.Generator().manual_seed(seed)  # noqa: E731
+    rows = []
+
+    def runs(kind, call):
+        """(float32, float16, float32 with another seed) outputs for each emotion, and the times."""
+        outs, secs = [], {"float32": 0.0, "float16": 0.0}
+        for i, e in enumerate(emotions):
+            trio = []
+            for precision, seed in (("float32", i), ("float16", i), ("float32", i + 100)):
+                with models.use(kind, None, device, precision) as pipe:
+                    t = time.perf_counter()
+                    trio.append(call(pipe, e, g(seed)))
+                    if seed == i:
+                        secs[precision] += time.perf_counter() - t
+            outs.append(trio)
+        return outs, secs
+
+    def notes(out):
+        return {(n.start, n.length, n.pitch, n.track) for n in out.notes}
+
+    def jaccard(a, b):
+        return len(a & b) / max(1, len(a | b))
+
+    import io
+
+    import pretty_midi
+
+    from evaluators.recognizers import load_recognizer
+
+    reader = load_recognizer("music-features-v1", "music")
+    # the tonic fixed, so that a second seed changes the notes, not the key they are written in
+    music, secs = runs("music", lambda p, e, gen: p(emotion=e, num_bars=8, tonic="C", generator=gen,
+                                                   output_type="midi"))
+    same = sum(a.midi == b.midi for a, b, _ in music)
+    j16 = np.mean([jaccard(notes(a), notes(b)) for a, b, _ in music])
+    jseed = np.mean([jaccard(notes(a), notes(c)) for a, _, c in music])
+    read = [[reader(pretty_midi.PrettyMIDI(io.BytesIO(o.midi))) for o in trio] for trio in music]
+    agree16 = sum(r[0].category == r[1].category for r in read)
+    agree_seed = sum(r[0].category == r[2].category for r in read)
+
+    def va(r):
+        return np.array([r.valence, r.arousal], dtype=float)
+
+    va16 = np.mean([np.linalg.norm(va(r[0]) - va(r[1])) for r in read])
+    va_seed = np.mean([np.linalg.norm(va(r[0]) - va(r[2])) for r in read])
+    rows.append({"medium": "precision", "task": "music, 8 bars: float16 against float32",
+                 "seconds_median": secs["float16"] / 3, "seconds_min": secs["float16"] / 3, "repeats": 1,
+                 "note": f"MIDI byte-identical {same}/3; notes shared (Jaccard) {j16:.3f}, against "
+                         f"{jseed:.3f} between two seeds; music-features-v1 reads the same category "
+                         f"{agree16}/3 (two seeds: {agree_seed}/3), valence-arousal moved {va16:.3f} "
+                         f"(two seeds: {va_seed:.3f}); {secs['float32'] / 3:.2f} s a piece in float32, {device}"})
+    speech, secs = runs("speech", lambda p, e, gen: p(wav, emotion=e, generator=gen))
+    d16 = [np.abs(a.changes - b.changes).max(0) for a, b, _ in speech]
+    dseed = [np.abs(a.changes - c.changes).max(0) for a, _, c in speech]
+    m16 = np.mean([log_mel_distance(a.audio, a.sample_rate, b.audio, b.sample_rate) for a, b, _ in speech])
+    mseed = np.mean([log_mel_distance(a.audio, a.sample_rate, c.audio, c.sample_rate) for a, _, c in speech])
+    rows.append({"medium": "precision", "task": "speech, 3 s of LibriVox: float16 against float32",
+                 "seconds_median": secs["float16"] / 3, "seconds_min": secs["float16"] / 3, "repeats": 1,
+                 "note": f"largest F0 change difference {max(d[0] for d in d16):.3f} st (two seeds: "
+                         f"{max(d[0] for d in dseed):.2f}), level {max(d[1] for d in d16):.3f} dB (two seeds: "
+                         f"{max(d[1] for d in dseed):.2f}); log-mel distance {m16:.4f} (two seeds: {mseed:.4f}); "
+                         f"{secs['float32'] / 3:.2f} s a line in float32, {device}"})
+    portrait = analyse_portrait(_portrait_path(), 192)
+    face, secs = runs("face", lambda p, e, gen: p(None, wav, emotion=e, generator=gen, portrait=portrait))
+    p16 = np.mean([np.abs(a.params - b.params).mean() for a, b, _ in face])
+    pseed = np.mean([np.abs(a.params - c.params).mean() for a, _, c in face])
+    rows.append({"medium": "precision", "task": "face, 3 s of speech: float16 against float32",
+                 "seconds_median": secs["float16"] / 3, "seconds_min": secs["float16"] / 3, "repeats": 1,
+                 "note": f"mean rig-parameter difference {p16:.5f} (two seeds: {pseed:.4f}); "
+                         f"{secs['float32'] / 3:.2f} s a head's motion in float32 (not rendered), {device}"})
+    return rows
+
+
+def _portrait_path() -> str:
+    from configs import config_path
+
+    return str(config_path("render/portrait.jpg"))
+
+
+BENCHES = {"music": bench_music, "speech": bench_speech, "face": bench_face, "render": bench_render,
+           "precision": bench_precision}
 
 
 def run_bench(media: list[str], repeats: int = 3, device: str = "cpu") -> list[dict]:

@@ -65,7 +65,8 @@ def _music_job(args):
     return MusicJob(args.emotion, args.output, bars=args.bars, seed=args.seed, wav=args.wav,
                     tonic=args.tonic, fixed=_parse_fixed(args.fix), seed_midi=args.seed_midi,
                     seed_mode=args.seed_mode, steps=args.steps, guidance=args.guidance,
-                    model=args.model, device=args.device, provenance=args.provenance)
+                    model=args.model, device=args.device, precision=args.precision,
+                    provenance=args.provenance)
 
 
 def _speech_job(args):
@@ -74,7 +75,7 @@ def _speech_job(args):
     return SpeechJob(args.input, args.emotion, output=args.output, intensity=args.intensity,
                      seed=args.seed, steps=args.steps, guidance=args.guidance, vocoder=args.vocoder,
                      vocoder_precision=args.vocoder_precision, model=args.model, device=args.device,
-                     check=args.check, provenance=args.provenance)
+                     precision=args.precision, check=args.check, provenance=args.provenance)
 
 
 def _face_job(args):
@@ -83,7 +84,7 @@ def _face_job(args):
     return FaceJob(args.portrait, args.emotion, args.output, audio=args.audio, intensity=args.intensity,
                    face_resolution=args.face_resolution, seed=args.seed, steps=args.steps,
                    guidance=args.guidance, noise_scale=args.noise_scale, model=args.model,
-                   device=args.device, provenance=args.provenance)
+                   device=args.device, precision=args.precision, provenance=args.provenance)
 
 
 def _read_job(args):
@@ -183,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=float, default=2.0, help="guidance scale (default 2)")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--precision", choices=["auto", "float32", "float16"], default="auto",
+                   help="the denoiser's precision (auto: float16 on cuda, float32 on a CPU)")
     p.add_argument("--provenance", action="store_true",
                    help="also write <output>.provenance.json: emotion, seed, options, models, timings")
     p.set_defaults(job=_music_job)
@@ -203,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "half (float16 on CUDA, bfloat16 on a CPU with native support), float32")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--precision", choices=["auto", "float32", "float16"], default="auto",
+                   help="the denoiser's precision (auto: float16 on cuda, float32 on a CPU)")
     p.add_argument("--check", action="store_true",
                    help="read the result back: the speech recognizer against the source and alone, "
                         "and the speaker cosine to the source")
@@ -226,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the motion sampler's temperature, (0, 1.5] (default 0.7)")
     p.add_argument("--model", help="a checkpoint folder or hub id (default: the embedded one)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--precision", choices=["auto", "float32", "float16"], default="auto",
+                   help="the denoiser's precision (auto: float16 on cuda, float32 on a CPU)")
     p.add_argument("--provenance", action="store_true",
                    help="also write <output>.provenance.json: emotion, seed, options, models, timings")
     p.set_defaults(job=_face_job)
@@ -281,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed of each pipeline on this machine")
     p.add_argument("media", nargs="*", default=["music"],
-                   help="what to time: music, speech, face, render (default: music)")
+                   help="what to time: music, speech, face, render, precision (float16 against "
+                   "float32) (default: music)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")

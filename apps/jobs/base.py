@@ -235,7 +235,10 @@ class Models:
 
             pipe = getattr(mod, cls_name).from_pretrained(name)
             digest = weights_digest(pipe)  # of the weights as stored, whatever they run in
-            pipe = pipe.to(device, getattr(torch, precision))
+            pipe = pipe.to(device)
+            for module in pipe.components.values():  # the denoiser; as a plain torch module: these
+                if isinstance(module, torch.nn.Module):  # keep no float32 layers, and float16 runs on a CPU
+                    torch.nn.Module.to(module, getattr(torch, precision))
             pipe.set_progress_bar_config(disable=True)
             return pipe, {"name": name or f"{kind}-default", "class": cls_name, "weights_sha256": digest,
                           "device": device, "precision": precision,

@@ -72,7 +72,7 @@ def test_run_bench_times_the_music_tasks_it_names(tiny_music_pipeline, monkeypat
 
 
 def test_run_bench_refuses_what_it_cannot_run():
-    with pytest.raises(ValueError, match=r"^no benchmark for poetry; available: music, speech, face, render$"):
+    with pytest.raises(ValueError, match=r"^no benchmark for poetry; available: music, speech, face, render, precision$"):
         run_bench(["music", "poetry"])
     with pytest.raises(ValueError, match=r"^--repeats must be >= 1$"):
         run_bench(["music"], repeats=0)
