@@ -8,7 +8,10 @@ that can be checked before a model loads and raises ``JobError``, whose message 
 user sees; ``run(job, models)`` validates, does the work with the shared ``Models`` and returns a
 ``JobResult`` (files written atomically, summary lines, JSON-able data, and a provenance record:
 the parsed emotion, seed, every option, each model's name and weights hash, the package version,
-timings; written beside the outputs with ``provenance=True``).
+timings; written beside the outputs with ``provenance=True``). ``run_batch(jobs, models)`` runs
+several generation jobs, those of one medium, checkpoint, device and precision through the
+denoiser together, and returns each job's result or the exception that stopped it. A generation
+job's ``precision`` ("auto": float16 on CUDA, float32 elsewhere) is its denoiser's.
 
 Example:
     >>> from apps.jobs import FaceJob, Models, SpeechJob, run

@@ -233,7 +233,15 @@ class Models:
 
             from generators.pipeline_utils import set_attention_backend
 
-            pipe = getattr(mod, cls_name).from_pretrained(name)
+            try:
+                pipe = getattr(mod, cls_name).from_pretrained(name)
+            except OSError as exc:  # a hub id that is not in the local cache, with the hub offline
+                if name is None or Path(name).is_dir():
+                    raise
+                raise JobError(f"model {name!r}: no such checkpoint folder, and no hub model of that name could "
+                               f"be loaded ({type(exc).__name__}); accepted: a checkpoint folder, or a hub id "
+                               "(owner/name) that is cached here or, with HF_HUB_OFFLINE=0, can be "
+                               "downloaded") from None
             digest = weights_digest(pipe)  # of the weights as stored, whatever they run in
             pipe = pipe.to(device)
             for module in pipe.components.values():  # the denoiser; as a plain torch module: these

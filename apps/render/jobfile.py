@@ -212,6 +212,9 @@ def _build(job: dict, base: Path, out_dir: Path) -> RenderItem:
         raise JobError("output is required (a path relative to the output folder)")
     output = _inside(out_dir, job["output"])
     common = {"emotion": job["emotion"], "intensity": job.get("intensity"), "seed": job.get("seed", 0)}
+    model = options.get("model")
+    if isinstance(model, str) and model and not Path(model).is_absolute() and (base / model).is_dir():
+        options["model"] = str(base / model)  # a checkpoint folder beside the job file
     inputs, speech_id = {}, None
     if medium == "speech":
         inputs["input"] = _resolve(base, job.get("input"), "input")

@@ -150,6 +150,8 @@ class MusicPipeline(DiffusionPipeline):
             if pretrained_model_name_or_path is None:
                 raise FileNotFoundError(f"the embedded music default is missing from {DEFAULT_DIR}")
             path = Path(DiffusionPipeline.download(str(pretrained_model_name_or_path), **kwargs))
+        if not (path / "unet").is_dir() or not (path / "emotion").is_dir():
+            raise ValueError(f"{str(path)!r} is not a music checkpoint (no unet/ and emotion/ folders)")
         kwargs.setdefault("dtype", torch.float32)
         space, model = load_mapping(path / "emotion")
         return super().from_pretrained(str(path), attribute_space=space, direction_model=model, **kwargs)
