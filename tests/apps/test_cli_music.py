@@ -88,3 +88,16 @@ def test_music_on_a_device_that_is_not_here(capsys, tmp_path):
     )
     assert code == 2 and "unknown device 'banana'" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_that_is_neither_a_checkpoint_nor_a_hub_model_is_one_line(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, "music", "--emotion", "sad", "--bars", "2", "--model", str(empty),
+                       "-o", str(tmp_path / "x.mid"))
+    assert code == 2 and "is not a music checkpoint" in err and len(err.strip().splitlines()) == 1
+    # a hub id with the hub offline (the default): the last line says what is accepted
+    code, _, err = run(capsys, "music", "--emotion", "sad", "--bars", "2", "--model", "someone/nothing-here",
+                       "-o", str(tmp_path / "x.mid"))
+    assert code == 2 and "no hub model of that name could be loaded" in err.strip().splitlines()[-1]
+    assert "Traceback" not in err and not (tmp_path / "x.mid").exists()

@@ -117,6 +117,15 @@ jobs:
     assert not (tmp_path / "out").exists()
 
 
+def test_a_model_folder_beside_the_job_file_is_found_there(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    items = load_jobfile(_write(tmp_path, "jobs:\n  - {medium: music, emotion: sad, output: m.mid, "
+                                          "options: {model: ckpt}}\n  - {medium: music, emotion: sad, "
+                                          "output: n.mid, options: {model: owner/name}}\n"), tmp_path / "out")
+    assert items[0].job.model == str(tmp_path / "ckpt")
+    assert items[1].job.model == "owner/name"  # no such folder here: a hub id, as given
+
+
 def test_the_example_files_parse():
     for name in ("example.yaml", "lines.jsonl"):
         items = load_jobfile(ROOT / "configs" / "render" / name, "/tmp/affect-render-example")
