@@ -433,6 +433,13 @@ class FaceJob:
 
 
 # -- several jobs at once -------------------------------------------------------------------------
+def _release_device_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def run_batch(jobs: list, models: Models | None = None) -> list[JobResult | Exception]:
     """Run several generation jobs, those of one medium, checkpoint, device and precision through
     the denoiser together (``pipe.batch``: their shapes decide what shares a pass); stills and
@@ -460,9 +467,17 @@ def run_batch(jobs: list, models: Models | None = None) -> list[JobResult | Exce
             with models.use(*key) as pipe:
                 outs = pipe.batch([jobs[i].pipeline_call(spec) for i, spec in members])
             seconds = time.perf_counter() - t
-        except Exception as exc:  # the model did not load: every job of the group fails with it
+        except Exception as exc:  # the batch as a whole failed: out of memory, or the model did not load
+            if len(members) > 1:  # each job alone, so a batch too big for the device costs time, not jobs
+                logging.getLogger("affect").warning(
+                    "a batch of %d %s jobs failed (%s: %s); running them one at a time", len(members), key[0],
+                    type(exc).__name__, " ".join(str(exc).split())[:200])
+                _release_device_memory()
             for i, _ in members:
-                results[i] = exc
+                try:
+                    results[i] = jobs[i].run(models) if len(members) > 1 else exc
+                except Exception as alone:
+                    results[i] = alone
             continue
         for (i, spec), out in zip(members, outs):
             if isinstance(out, Exception):

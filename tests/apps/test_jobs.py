@@ -196,3 +196,26 @@ def test_two_threads_on_one_models_match_one_after_the_other(tmp_path):
     assert parallel[0] == sequential[0] and parallel[1] == sequential[1]  # MIDI bytes
     assert np.array_equal(parallel[2], sequential[2]) and np.array_equal(parallel[3], sequential[3])
     assert sorted(k[0] for k in shared.loaded()) == ["music", "speech"]  # each loaded once
+
+
+def test_a_batch_that_fails_as_a_whole_runs_its_jobs_one_at_a_time(tmp_path, monkeypatch):
+    """Out of memory in the batched denoiser pass (simulated): the jobs are run alone, and each
+    gets its own result; one job in a batch fails alone."""
+    from apps.jobs import MusicJob, run_batch
+    from generators.music.pipeline_music import MusicPipeline
+
+    real = MusicPipeline._denoise_states
+
+    def no_room_for_two(self, states):
+        if len(states) > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, states)
+
+    monkeypatch.setattr(MusicPipeline, "_denoise_states", no_room_for_two)
+    jobs = [MusicJob(e, tmp_path / f"{i}.mid", bars=2, steps=2, seed=i) for i, e in enumerate(["sad", "happy"])]
+    jobs.append(MusicJob("sad", tmp_path / "bad.mid", bars=99))
+    out = run_batch(jobs, Models())
+    assert [type(r).__name__ for r in out] == ["JobResult", "JobResult", "JobError"]
+    assert all((tmp_path / f"{i}.mid").read_bytes().startswith(b"MThd") for i in range(2))
+    assert "batch_size" not in out[0].provenance["timings_s"]  # it ran alone
+    assert not (tmp_path / "bad.mid").exists()
