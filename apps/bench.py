@@ -333,6 +333,11 @@ def bench_precision(repeats: int, device: str) -> list[dict]:
             outs.append(trio)
         return outs, secs
 
+    def row(task: str, secs: dict, note: str) -> dict:
+        return {"medium": "precision", "task": f"{task}: float16 against float32",
+                "seconds_median": secs["float16"] / 3, "seconds_min": secs["float16"] / 3, "repeats": 1,
+                "note": note}
+
     def notes(out):
         return {(n.start, n.length, n.pitch, n.track) for n in out.notes}
 
@@ -361,31 +366,25 @@ def bench_precision(repeats: int, device: str) -> list[dict]:
 
     va16 = np.mean([np.linalg.norm(va(r[0]) - va(r[1])) for r in read])
     va_seed = np.mean([np.linalg.norm(va(r[0]) - va(r[2])) for r in read])
-    rows.append({"medium": "precision", "task": "music, 8 bars: float16 against float32",
-                 "seconds_median": secs["float16"] / 3, "seconds_min": secs["float16"] / 3, "repeats": 1,
-                 "note": f"MIDI byte-identical {same}/3; notes shared (Jaccard) {j16:.3f}, against "
+    rows.append(row("music, 8 bars", secs, f"MIDI byte-identical {same}/3; notes shared (Jaccard) {j16:.3f}, against "
                          f"{jseed:.3f} between two seeds; music-features-v1 reads the same category "
                          f"{agree16}/3 (two seeds: {agree_seed}/3), valence-arousal moved {va16:.3f} "
-                         f"(two seeds: {va_seed:.3f}); {secs['float32'] / 3:.2f} s a piece in float32, {device}"})
+                         f"(two seeds: {va_seed:.3f}); {secs['float32'] / 3:.2f} s a piece in float32, {device}"))
     speech, secs = runs("speech", lambda p, e, gen: p(wav, emotion=e, generator=gen))
     d16 = [np.abs(a.changes - b.changes).max(0) for a, b, _ in speech]
     dseed = [np.abs(a.changes - c.changes).max(0) for a, _, c in speech]
     m16 = np.mean([log_mel_distance(a.audio, a.sample_rate, b.audio, b.sample_rate) for a, b, _ in speech])
     mseed = np.mean([log_mel_distance(a.audio, a.sample_rate, c.audio, c.sample_rate) for a, _, c in speech])
-    rows.append({"medium": "precision", "task": "speech, 3 s of LibriVox: float16 against float32",
-                 "seconds_median": secs["float16"] / 3, "seconds_min": secs["float16"] / 3, "repeats": 1,
-                 "note": f"largest F0 change difference {max(d[0] for d in d16):.3f} st (two seeds: "
+    rows.append(row("speech, 3 s of LibriVox", secs, f"largest F0 change difference {max(d[0] for d in d16):.3f} st (two seeds: "
                          f"{max(d[0] for d in dseed):.2f}), level {max(d[1] for d in d16):.3f} dB (two seeds: "
                          f"{max(d[1] for d in dseed):.2f}); log-mel distance {m16:.4f} (two seeds: {mseed:.4f}); "
-                         f"{secs['float32'] / 3:.2f} s a line in float32, {device}"})
+                         f"{secs['float32'] / 3:.2f} s a line in float32, {device}"))
     portrait = analyse_portrait(_portrait_path(), 192)
     face, secs = runs("face", lambda p, e, gen: p(None, wav, emotion=e, generator=gen, portrait=portrait))
     p16 = np.mean([np.abs(a.params - b.params).mean() for a, b, _ in face])
     pseed = np.mean([np.abs(a.params - c.params).mean() for a, _, c in face])
-    rows.append({"medium": "precision", "task": "face, 3 s of speech: float16 against float32",
-                 "seconds_median": secs["float16"] / 3, "seconds_min": secs["float16"] / 3, "repeats": 1,
-                 "note": f"mean rig-parameter difference {p16:.5f} (two seeds: {pseed:.4f}); "
-                         f"{secs['float32'] / 3:.2f} s a head's motion in float32 (not rendered), {device}"})
+    rows.append(row("face, 3 s of speech", secs, f"mean rig-parameter difference {p16:.5f} (two seeds: "
+                    f"{pseed:.4f}); {secs['float32'] / 3:.2f} s a head's motion in float32 (not rendered), {device}"))
     return rows
 
 

@@ -50,6 +50,37 @@ def set_attention_backend(pipe, prefer_xformers: bool | None = None) -> str:
     return "sdpa"
 
 
+def run_calls(calls: list[dict], prepare, denoise, finish) -> list:
+    """What every pipeline's ``batch`` does: ``prepare(**kwargs)`` for each call (a call that
+    raises gives its exception in its place), ``denoise(states)`` for the prepared ones together
+    (it stores each state's result in the state), then ``finish(state)`` for each."""
+    states: list = []
+    for kwargs in calls:
+        try:
+            states.append(prepare(**{k: v for k, v in kwargs.items() if k != "return_dict"}))
+        except Exception as exc:  # this call's alone
+            states.append(exc)
+    denoise([s for s in states if not isinstance(s, Exception)])
+    out: list = []
+    for s in states:
+        try:
+            out.append(s if isinstance(s, Exception) else finish(s))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+def sample_by_steps(states: list[dict], sample) -> None:
+    """``state["x"]`` for each state, the states of one number of steps sampled together by
+    ``sample(group)`` (the windowed denoisers of speech and faces)."""
+    groups: dict[int, list[dict]] = {}
+    for s in states:
+        groups.setdefault(s["steps"], []).append(s)
+    for group in groups.values():
+        for s, x in zip(group, sample(group)):
+            s["x"] = x
+
+
 class DenoiserCheckpointMixin:
     """``from_pretrained`` / ``save_pretrained`` (and the sampler's input checks) for a ``DiffusionPipeline`` subclass that sets
     ``_denoiser_class``, ``_medium`` and ``_default_dir``, and may extend ``_settings`` (what

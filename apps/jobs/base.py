@@ -18,7 +18,8 @@ from apps.common import JobError, check_device, quiet_diffusers
 from conditioning import EmotionSpec, parse_emotion
 from conditioning.io import atomic_write, check_writable
 
-__all__ = ["PRECISIONS", "JobError", "JobResult", "Models", "package_version", "resolve_precision", "parse_job_emotion", "validator",
+__all__ = ["PRECISIONS", "JobError", "JobResult", "Models", "package_version", "parse_job_emotion",
+           "resolve_precision", "validator",
            "writable_output", "write_provenance"]
 
 

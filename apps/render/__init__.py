@@ -10,7 +10,7 @@ from pathlib import Path
 from apps.jobs import JobResult, Models
 from apps.jobs.base import validator
 from apps.render.jobfile import JobFileError, RenderItem, load_jobfile
-from apps.render.runner import RenderSummary, render
+from apps.render.runner import RenderSummary, check_options, render
 
 __all__ = ["JobFileError", "RenderItem", "RenderJob", "RenderSummary", "load_jobfile", "render"]
 
@@ -36,16 +36,8 @@ class RenderJob:
     @validator
     def validate(self) -> None:
         from apps.jobs import JobError
-        from apps.jobs.base import check_device
 
-        from apps.jobs.base import PRECISIONS
-
-        if (self.workers is not None and self.workers < 1) or self.retries < 0 or self.batch_size < 1:
-            raise JobError(f"--workers and --batch-size must be >= 1 and --retries >= 0, got "
-                           f"{self.workers}, {self.batch_size} and {self.retries}")
-        if self.precision not in PRECISIONS:
-            raise JobError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        check_device(self.device)
+        check_options(self.device, self.workers, self.batch_size, self.retries, self.precision)
         if self.ray is not None:
             try:
                 import ray  # noqa: F401

@@ -410,6 +410,20 @@ def clean_partials(out_dir: Path) -> list[Path]:
     return gone
 
 
+def check_options(device: str, workers: int | None, batch_size: int, retries: int, precision: str) -> None:
+    """The command's own options, each wrong one as one ``JobError`` line."""
+    from apps.jobs import JobError
+    from apps.jobs.base import PRECISIONS, check_device
+
+    if (workers is not None and workers < 1) or retries < 0 or batch_size < 1:
+        raise JobError(f"--workers and --batch-size must be >= 1 and --retries >= 0, got "
+                       f"{'auto' if workers is None else workers}, "
+                       f"{batch_size} and {retries}")
+    if precision not in PRECISIONS:
+        raise JobError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_device(device)
+
+
 def render(jobfile: str | Path, out_dir: str | Path, *, workers: int | None = None, device: str = "cpu",
            retries: int = 0, force: bool = False, dry_run: bool = False, quiet: bool = False,
            read: bool = False, ray: str | bool | None = None, batch_size: int = 1,
@@ -418,21 +432,12 @@ def render(jobfile: str | Path, out_dir: str | Path, *, workers: int | None = No
     ``cuda``, else one. ``precision`` is the denoisers' for every job that does not set its own
     (``apps.jobs.base.PRECISIONS``). Raises ``JobFileError`` (every error of the file) before any
     work."""
-    from apps.jobs.base import PRECISIONS, check_device
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         from apps.jobs import JobError
 
         raise JobError(f"-o {str(out)!r} exists and is not a folder")
-    check_device(device)
-    from apps.jobs import JobError
-
-    if (workers is not None and workers < 1) or retries < 0 or batch_size < 1:
-        raise JobError(f"--workers and --batch-size must be >= 1 and --retries >= 0, got {workers}, "
-                       f"{batch_size} and {retries}")
-    if precision not in PRECISIONS:
-        raise JobError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_options(device, workers, batch_size, retries, precision)
     if workers is None and ray is None:  # one worker per GPU on cuda, else one
         workers = max(1, _gpu_count()) if device == "cuda" else 1
     items = load_jobfile(jobfile, out)

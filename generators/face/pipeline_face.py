@@ -38,7 +38,7 @@ from generators.face.portrait import Portrait, analyse_portrait
 from generators.face.renderer import Renderer
 from generators.face.rig import EMOTION_AUS, MOTION, Rig, default_direction_model
 from generators.modeling_1d import WindowRequest, sample_windows_batch
-from generators.pipeline_utils import DenoiserCheckpointMixin
+from generators.pipeline_utils import DenoiserCheckpointMixin, run_calls, sample_by_steps
 
 logger = logging.getLogger(__name__)
 
@@ -265,26 +265,8 @@ class TalkingHeadPipeline(DenoiserCheckpointMixin, DiffusionPipeline):
         steps and guidance (one line spoken in several emotions; long clips' full windows). Each
         keeps its own generator, so each result matches its call alone up to the rounding of a
         larger batch. A call that fails gives its exception in its place; the others go on."""
-        states: list = []
-        for kwargs in calls:
-            try:
-                states.append(self._prepare(**{k: v for k, v in kwargs.items() if k != "return_dict"}))
-            except Exception as exc:  # this call's alone
-                states.append(exc)
-        by_steps: dict[int, list] = {}
-        for s in states:
-            if not isinstance(s, Exception):
-                by_steps.setdefault(s["steps"], []).append(s)
-        for group in by_steps.values():
-            for s, x in zip(group, self._sample(group)):
-                s["x"] = x
-        out: list = []
-        for s in states:
-            try:
-                out.append(s if isinstance(s, Exception) else self._finish(s, s.pop("x")))
-            except Exception as exc:
-                out.append(exc)
-        return out
+        return run_calls(calls, self._prepare, lambda states: sample_by_steps(states, self._sample),
+                         lambda state: self._finish(state, state.pop("x")))
 
     def _prepare(self, image, audio, sample_rate=None, emotion="neutral", intensity=None,
                  num_inference_steps=10, guidance_scale=1.5, generator=None, noise_scale=NOISE_SCALE,

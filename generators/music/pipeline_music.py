@@ -60,6 +60,7 @@ from generators.music.representation import (
     notes_to_roll,
     roll_to_notes,
 )
+from generators.pipeline_utils import run_calls
 
 logger = logging.getLogger(__name__)
 
@@ -274,20 +275,7 @@ class MusicPipeline(DiffusionPipeline):
         re-writes of silent bars). Each keeps its own generator, so each piece matches its call
         alone up to the rounding of a larger batch. A call that fails gives its exception in its
         place; the others go on."""
-        states: list = []
-        for kwargs in calls:
-            try:
-                states.append(self._prepare(**{k: v for k, v in kwargs.items() if k != "return_dict"}))
-            except Exception as exc:  # this call's alone
-                states.append(exc)
-        self._denoise_states([s for s in states if not isinstance(s, Exception)])
-        out: list = []
-        for s in states:
-            try:
-                out.append(s if isinstance(s, Exception) else self._finish(s))
-            except Exception as exc:
-                out.append(exc)
-        return out
+        return run_calls(calls, self._prepare, self._denoise_states, self._finish)
 
     def _prepare(self, emotion="neutral", intensity=None, num_bars=16, tonic=None, fixed_attributes=None,
                  seed_notes=None, seed_mode="continue", cadence=True, num_inference_steps=12,
@@ -346,7 +334,7 @@ class MusicPipeline(DiffusionPipeline):
         for _ in range(2):
             again = []
             for st in states:
-                x, steps = st["x"], st["steps"]
+                x = st["x"]
                 empty = [b for b in range(st["num_bars"])
                          if not (x[0, :, :, b * STEPS_PER_BAR : (b + 1) * STEPS_PER_BAR] > 0).any()]
                 if not empty:
@@ -427,7 +415,6 @@ class MusicPipeline(DiffusionPipeline):
         Every piece draws its noise from its own generator, in the order it would alone.
         Returns one (1, 4, P, W) tensor per piece."""
         device, dtype = self.unet.device, self.unet.dtype
-        B = len(conds)
 
         def noise():
             return torch.cat([torch.randn(shape, generator=g, dtype=torch.float32) for g in generators]).to(

@@ -35,7 +35,7 @@ from diffusers import DiffusionPipeline, DPMSolverMultistepScheduler
 from conditioning import DirectionVectorModel, EmotionSpec, parse_emotion
 from conditioning.audio import load_audio, speech_bounds
 from generators.modeling_1d import WindowRequest, sample_windows_batch
-from generators.pipeline_utils import DenoiserCheckpointMixin
+from generators.pipeline_utils import DenoiserCheckpointMixin, run_calls, sample_by_steps
 from generators.speech.features import (
     CHANGE_SCALES,
     CHANGES,
@@ -237,30 +237,8 @@ class EmotionVoiceConversionPipeline(DenoiserCheckpointMixin, DiffusionPipeline)
         full windows). Each keeps its own generator, so each result matches its call alone up
         to the rounding of a larger batch. A call that fails (bad audio, no voiced speech) gives
         its exception in its place; the others go on."""
-        states: list = []
-        for kwargs in calls:
-            try:
-                kwargs = {k: v for k, v in kwargs.items() if k != "return_dict"}
-                states.append(self._prepare(**kwargs))
-            except Exception as exc:  # this call's alone
-                states.append(exc)
-        ready = [s for s in states if not isinstance(s, Exception)]
-        by_steps: dict[int, list] = {}
-        for s in ready:
-            by_steps.setdefault(s["steps"], []).append(s)
-        for group in by_steps.values():
-            for s, x in zip(group, self._sample(group)):
-                s["x"] = x
-        out: list = []
-        for s in states:
-            if isinstance(s, Exception):
-                out.append(s)
-                continue
-            try:
-                out.append(self._finish(s, s.pop("x")))
-            except Exception as exc:
-                out.append(exc)
-        return out
+        return run_calls(calls, self._prepare, lambda states: sample_by_steps(states, self._sample),
+                         lambda state: self._finish(state, state.pop("x")))
 
     def _prepare(self, audio, sample_rate=None, emotion="neutral", intensity=None, num_inference_steps=10,
                  guidance_scale=1.5, generator=None, vocoder="hifigan", vocoder_precision="auto") -> dict:
